@@ -1,0 +1,3 @@
+from citywall.cli import main
+
+raise SystemExit(main())

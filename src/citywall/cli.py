@@ -1,0 +1,71 @@
+"""The `citywall` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from citywall import __version__
+from citywall.platform import DEFAULT_PORT, Settings
+
+
+def _up(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from citywall.web.app import create_app
+    from citywall.platform import Platform
+
+    settings = Settings(host=args.host, port=args.port, db=args.db, feed=args.feed, speed=args.speed, seed=args.seed,
+                        city=args.city, raw_retention_days=args.raw_retention_days)
+    platform = Platform(settings)
+    print(f"citywall {__version__}: {platform.city.name_en} ({len(platform.city.districts)} districts, {len(platform.city.dongs)} dongs), "
+          f"store {settings.db}, feed {settings.feed}{' (SIMULATED data)' if platform.simulated else ''}, speed x{settings.speed:g}")
+    print(f"API docs: http://{settings.host}:{settings.port}/docs   live: ws://{settings.host}:{settings.port}/api/live", flush=True)
+    uvicorn.run(create_app(platform), host=settings.host, port=settings.port, log_level=args.log_level, ws_max_queue=64)
+    return 0
+
+
+def _city(args: argparse.Namespace) -> int:
+    from citywall.city import load_city
+
+    city = load_city(args.city)
+    print(f"{city.name_ko} / {city.name_en}: {len(city.districts)} districts, {len(city.dongs)} dongs, time zone {city.timezone}")
+    for gu in city.districts.values():
+        dongs = sum(1 for d in city.dongs.values() if d.parent == gu.code)
+        print(f"  {gu.code} {gu.name_ko:<6} {gu.name_en:<16} {gu.area_km2:7.2f} km²  {dongs:3d} dongs  region {city.region_of(gu.code)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="citywall", description="The live city platform of a digital mayor's office.")
+    parser.add_argument("--version", action="version", version=f"citywall {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the server (API, live WebSocket, feeds)")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=DEFAULT_PORT)
+    up.add_argument("--db", default=str(Path("data") / "citywall.duckdb"), help="DuckDB file (default data/citywall.duckdb)")
+    up.add_argument("--feed", default="simulator", choices=["simulator", "none"], help="where observations come from")
+    up.add_argument("--speed", type=float, default=1.0, help="platform clock speed: 60 runs an hour a minute")
+    up.add_argument("--seed", type=int, default=2017, help="simulator seed (same seed, same city)")
+    up.add_argument("--city", default="seoul", help="built-in city name or a city YAML")
+    up.add_argument("--raw-retention-days", type=float, default=30.0, help="keep raw rows this long; hourly rollups stay")
+    up.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    up.set_defaults(func=_up)
+
+    city = sub.add_parser("city", help="print the city's districts and dongs")
+    city.add_argument("--city", default="seoul")
+    city.set_defaults(func=_city)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Observation ingest: decoding, validation and the single-writer pipeline."""

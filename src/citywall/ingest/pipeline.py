@@ -1,0 +1,287 @@
+"""The single writer: every batch is validated, stored and applied to the live state here.
+
+All writes go through one thread (as in Datasette): batches that queue up while a commit
+runs are validated and committed together, so a burst costs one transaction, and the
+sender's future resolves only after the commit, which is what makes an acknowledgement
+safe against a `kill -9`. Subscribers hear about a change only after it is durable.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import numpy as np
+import pyarrow as pa
+
+from citywall import metrics
+from citywall.clock import Clock
+from citywall.ingest.batch import ObservationBatch
+from citywall.ingest.validate import Limits, validate
+from citywall.live.bus import OBSERVATIONS_COMMITTED, REGISTRY_CHANGED, Committed, EventBus
+from citywall.live.state import LiveState
+from citywall.observations.model import Datastream, Thing, ThingIn
+from citywall.observations.registry import Registry
+from citywall.store.embedded import HOUR_US, OBSERVATION_SCHEMA, QUARANTINE_SCHEMA, EmbeddedStore, Write
+
+log = logging.getLogger(__name__)
+
+
+class Rejection(msgspec.Struct):
+    index: int
+    reason: str
+    detail: str
+
+
+class IngestResult(msgspec.Struct):
+    batch_id: int
+    accepted: int
+    rejected: list[Rejection]
+
+
+@dataclass
+class _Ingest:
+    batch: ObservationBatch
+    future: Future = field(default_factory=Future)
+
+
+@dataclass
+class _Call:
+    fn: Callable[[], Any]
+    future: Future = field(default_factory=Future)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        store: EmbeddedStore,
+        registry: Registry,
+        live: LiveState,
+        bus: EventBus,
+        clock: Clock,
+        limits: Limits | None = None,
+        max_group_rows: int = 250_000,
+    ) -> None:
+        self.store, self.registry, self.live, self.bus, self.clock = store, registry, live, bus, clock
+        self.limits = limits or Limits()
+        self.max_group_rows = max_group_rows
+        self._queue: queue.Queue[_Ingest | _Call | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._next_batch = 1
+        self.dirty_hours: set[int] = set()
+        self._watermark = 0
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Load the registry and live state from the store, then start the writer."""
+        things, datastreams = self.store.load_registry()
+        self.registry.add(things, datastreams)
+        latest = self.store.latest()
+        if len(latest["ds"]):
+            self.live.apply(latest["ds"].astype(np.int64), latest["t"].astype(np.int64), latest["v"])
+        self._next_batch = self.store.next_batch_id()
+        self._watermark = int(self.store.get_meta("rollup_watermark_us") or 0)
+        metrics.DATASTREAMS.set(len(self.registry.datastreams))
+        self._thread = threading.Thread(target=self._run, name="citywall-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    # -- requests -----------------------------------------------------------------------
+    def submit(self, batch: ObservationBatch) -> Future[IngestResult]:
+        """Queue a batch; the future resolves once it is committed (or fails)."""
+        job = _Ingest(batch)
+        self._queue.put(job)
+        metrics.QUEUE_DEPTH.set(self._queue.qsize())
+        return job.future
+
+    def call(self, fn: Callable[[], Any]) -> Future:
+        """Run `fn` on the writer thread (registration, rollups: anything that writes)."""
+        job = _Call(fn)
+        self._queue.put(job)
+        return job.future
+
+    def register(self, things: list[ThingIn]) -> Future[tuple[list[Thing], list[Datastream]]]:
+        def run() -> tuple[list[Thing], list[Datastream]]:
+            new_things, new_ds = self.registry.plan(things)
+            self.store.save_registry(new_things, new_ds)
+            self.registry.add(new_things, new_ds)
+            metrics.DATASTREAMS.set(len(self.registry.datastreams))
+            if new_things or new_ds:
+                self.bus.fire_threadsafe(REGISTRY_CHANGED, (new_things, new_ds))
+            return new_things, new_ds
+
+        return self.call(run)
+
+    def quarantine_payload(self, body: bytes, source: str, reason: str, detail: str) -> Future[int]:
+        """Keep a payload that could not be read as observations at all."""
+
+        def run() -> int:
+            batch_id = self._take_batch_id()
+            now = self.clock.now_us()
+            table = pa.Table.from_pylist(
+                [{"batch_id": batch_id, "row_index": -1, "received_at": now, "source": source, "reason": reason, "detail": detail,
+                  "datastream": None, "phenomenon_time": None, "result": None, "payload": body[:1_000_000].decode("utf-8", "replace")}],
+                schema=QUARANTINE_SCHEMA,
+            )
+            self.store.write(Write(OBSERVATION_SCHEMA.empty_table(), table, [(batch_id, now, source, 0, 1)]))
+            metrics.REJECTED.labels(reason).inc()
+            return batch_id
+
+        return self.call(run)
+
+    def rollup(self, raw_days: float | None, hourly_days: float | None) -> Future[dict[str, int]]:
+        """Downsample complete hours and apply retention, on the writer thread."""
+
+        def run() -> dict[str, int]:
+            now = self.clock.now_us()
+            dirty, self.dirty_hours = self.dirty_hours, set()
+            self._watermark = self.store.rollup(now - HOUR_US, dirty)
+            out = {"watermark_us": self._watermark}
+            if raw_days is not None:
+                out |= self.store.retain(now - int(raw_days * 86400e6), None if hourly_days is None else now - int(hourly_days * 86400e6))
+            return out
+
+        return self.call(run)
+
+    # -- the writer ---------------------------------------------------------------------
+    def _take_batch_id(self) -> int:
+        batch_id, self._next_batch = self._next_batch, self._next_batch + 1
+        return batch_id
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            if isinstance(job, _Call):
+                self._do_call(job)
+                continue
+            group = [job]
+            rows = len(job.batch)
+            stop = False
+            while rows < self.max_group_rows:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                if isinstance(nxt, _Call):
+                    self._commit(group)
+                    group, rows = [], 0
+                    self._do_call(nxt)
+                    continue
+                group.append(nxt)
+                rows += len(nxt.batch)
+            if group:
+                self._commit(group)
+            metrics.QUEUE_DEPTH.set(self._queue.qsize())
+            if stop:
+                return
+
+    def _do_call(self, job: _Call) -> None:
+        try:
+            job.future.set_result(job.fn())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            job.future.set_exception(exc)
+
+    def _commit(self, group: list[_Ingest]) -> None:
+        started = time.perf_counter()
+        try:
+            results, committed = self._validate_and_write([j.batch for j in group])
+        except BaseException as exc:  # noqa: BLE001 - nothing is acknowledged
+            log.exception("commit failed; %d batches not acknowledged", len(group))
+            for j in group:
+                j.future.set_exception(exc)
+            return
+        metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
+        for j, result in zip(group, results):
+            j.future.set_result(result)
+        self.bus.fire_threadsafe(OBSERVATIONS_COMMITTED, committed)
+
+    def _validate_and_write(self, batches: list[ObservationBatch]) -> tuple[list[IngestResult], Committed]:
+        now = self.clock.now_us()
+        merged = _concat(batches)
+        verdict = validate(merged, self.registry, self.live.newest_times(), now, self.limits, self.store.existing)
+        sizes = [len(b) for b in batches]
+        offsets = np.cumsum([0, *sizes])
+        batch_ids = [self._take_batch_id() for _ in batches]
+        row_batch = np.repeat(np.array(batch_ids, dtype=np.int64), sizes)
+        ok = verdict.accepted
+        acc = np.flatnonzero(ok)
+        obs = pa.Table.from_arrays(
+            [
+                pa.array(merged.ds[acc].astype(np.int32)),
+                pa.array(merged.t_us[acc], pa.timestamp("us", tz="UTC")),
+                pa.array(verdict.value[acc]),
+                pa.array(row_batch[acc]),
+            ],
+            schema=OBSERVATION_SCHEMA,
+        )
+        rej = np.flatnonzero(~ok)
+        results = [IngestResult(bid, 0, []) for bid in batch_ids]
+        qrows = []
+        which = np.searchsorted(offsets, rej, side="right") - 1
+        for i, b in zip(rej.tolist(), which.tolist()):
+            batch, local = batches[b], i - int(offsets[b])
+            reason, detail = str(verdict.reason[i]), str(verdict.detail[i])
+            results[b].rejected.append(Rejection(local, reason, detail))
+            ref = batch.refs[local] if batch.refs is not None else int(batch.ds[local])
+            qrows.append({
+                "batch_id": batch_ids[b], "row_index": local, "received_at": now, "source": batch.source, "reason": reason, "detail": detail,
+                "datastream": str(ref), "phenomenon_time": str(int(batch.t_us[local])), "result": repr(float(batch.value[local])), "payload": batch.payload(local),
+            })
+        for b, r in enumerate(results):
+            r.accepted = sizes[b] - len(r.rejected)
+        quarantine = pa.Table.from_pylist(qrows, schema=QUARANTINE_SCHEMA) if qrows else QUARANTINE_SCHEMA.empty_table()
+        self.store.write(Write(obs, quarantine, [(bid, now, b.source, r.accepted, len(r.rejected)) for bid, b, r in zip(batch_ids, batches, results)]))
+
+        t_acc = merged.t_us[acc]
+        late = t_acc < self._watermark
+        if late.any():
+            self.dirty_hours.update((t_acc[late] - t_acc[late] % HOUR_US).tolist())
+        changed = self.live.apply(merged.ds[acc], t_acc, verdict.value[acc])
+        for b, r in zip(batches, results):
+            if r.accepted:
+                metrics.ACCEPTED.labels(b.source).inc(r.accepted)
+        for q in qrows:
+            metrics.REJECTED.labels(q["reason"]).inc()
+        sources = tuple(sorted({b.source for b in batches}))
+        return results, Committed(changed, len(acc), len(rej), sources)
+
+
+def _concat(batches: list[ObservationBatch]) -> ObservationBatch:
+    if len(batches) == 1:
+        return batches[0]
+
+    def cat(attr: str, fill: Any) -> np.ndarray | None:
+        parts = [getattr(b, attr) for b in batches]
+        if all(p is None for p in parts):
+            return None
+        return np.concatenate([p if p is not None else np.full(len(b), fill, dtype=object) for p, b in zip(parts, batches)])
+
+    refs = None
+    if any(b.refs is not None for b in batches):
+        refs = [r for b in batches for r in (b.refs if b.refs is not None else b.ds.tolist())]
+    return ObservationBatch(
+        ds=np.concatenate([b.ds for b in batches]),
+        t_us=np.concatenate([b.t_us for b in batches]),
+        value=np.concatenate([b.value for b in batches]),
+        unit=cat("unit", None),
+        pre_reason=cat("pre_reason", None),
+        pre_detail=cat("pre_detail", None),
+        refs=refs,
+    )

@@ -1,0 +1,1 @@
+"""Things, Datastreams and Observations (OGC SensorThings), and the quantities they measure."""

@@ -1,0 +1,311 @@
+"""The embedded store: one DuckDB file holding the registry, observations and quarantine.
+
+One writer connection, used only by the pipeline's writer thread (one transaction per
+group of batches, committed before anyone is told); readers get their own cursors so
+history queries never wait for ingest.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import msgspec
+import numpy as np
+import pyarrow as pa
+
+from citywall.observations.model import Datastream, Thing
+
+SCHEMA_VERSION = 1
+Resolution = Literal["raw", "minute", "hour", "day"]
+Aggregate = Literal["mean", "min", "max", "last"]
+BUCKETS = {"minute": "1 minute", "hour": "1 hour", "day": "1 day"}
+HOUR_US = 3_600_000_000
+
+OBSERVATION_SCHEMA = pa.schema(
+    [
+        ("datastream_id", pa.int32()),
+        ("phenomenon_time", pa.timestamp("us", tz="UTC")),
+        ("result", pa.float64()),
+        ("batch_id", pa.int64()),
+    ]
+)
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("batch_id", pa.int64()),
+        ("row_index", pa.int32()),
+        ("received_at", pa.timestamp("us", tz="UTC")),
+        ("source", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("datastream", pa.string()),
+        ("phenomenon_time", pa.string()),
+        ("result", pa.string()),
+        ("payload", pa.string()),
+    ]
+)
+
+
+@dataclass
+class Write:
+    """Everything one group commit writes, in one transaction."""
+
+    observations: pa.Table  # OBSERVATION_SCHEMA
+    quarantine: pa.Table  # QUARANTINE_SCHEMA
+    batches: list[tuple[int, int, str, int, int]]  # id, received_at_us, source, accepted, rejected
+
+
+class EmbeddedStore:
+    def __init__(self, path: str | Path, *, memory_limit: str = "1GB") -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # A larger WAL before checkpointing keeps checkpoints off the ingest hot path.
+        self.con = duckdb.connect(self.path, config={"memory_limit": memory_limit, "checkpoint_threshold": "256MB"})
+        self.con.execute("SET TimeZone = 'UTC'")
+        self._local = threading.local()
+        self._migrate()
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def _migrate(self) -> None:
+        self.con.execute((files("citywall.store") / "schema.sql").read_text(encoding="utf-8"))
+        row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None:
+            self.con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        elif int(row[0]) > SCHEMA_VERSION:
+            raise RuntimeError(f"{self.path} has schema version {row[0]}; this citywall knows up to {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self.con.close()
+
+    def reader(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for the calling thread: reads run beside the writer."""
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._local.cursor = self.con.cursor()
+            cur.execute("SET TimeZone = 'UTC'")
+        return cur
+
+    # -- meta ---------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.reader().execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+    # -- registry -----------------------------------------------------------------------
+    def save_registry(self, things: list[Thing], datastreams: list[Datastream]) -> None:
+        self.con.execute("BEGIN")
+        try:
+            if things:
+                self.con.executemany(
+                    "INSERT INTO things VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(t.id, t.key, t.name, t.kind, t.lon, t.lat, t.gu, t.dong, t.simulated, msgspec.json.encode(t.properties).decode()) for t in things],
+                )
+            if datastreams:
+                self.con.executemany(
+                    "INSERT INTO datastreams VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(d.id, d.key, d.thing_id, d.quantity, d.unit, d.name, d.sentinels, d.interval_s) for d in datastreams],
+                )
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def load_registry(self) -> tuple[list[Thing], list[Datastream]]:
+        cur = self.reader()
+        things = [
+            Thing(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], msgspec.json.decode(r[9]) if r[9] else {})
+            for r in cur.execute("SELECT * FROM things ORDER BY id").fetchall()
+        ]
+        datastreams = [Datastream(*r[:6], list(r[6] or []), r[7]) for r in cur.execute("SELECT * FROM datastreams ORDER BY id").fetchall()]
+        return things, datastreams
+
+    # -- ingest -------------------------------------------------------------------------
+    def next_batch_id(self) -> int:
+        row = self.con.execute("SELECT coalesce(max(id), 0) + 1 FROM batches").fetchone()
+        return int(row[0])  # type: ignore[index]
+
+    def write(self, w: Write) -> None:
+        """Commit one group; when this returns the rows survive a crash of the process."""
+        con = self.con
+        con.execute("BEGIN")
+        try:
+            if w.observations.num_rows:
+                # Arrow tables are read by DuckDB's replacement scan, by variable name; the
+                # names must differ from every table name or the table itself is read.
+                arrow_obs = w.observations  # noqa: F841
+                con.execute("INSERT INTO observations SELECT * FROM arrow_obs")
+            if w.quarantine.num_rows:
+                arrow_quarantine = w.quarantine  # noqa: F841
+                con.execute("INSERT INTO quarantine SELECT * FROM arrow_quarantine")
+            if w.batches:
+                con.executemany("INSERT INTO batches VALUES (?, make_timestamptz(?), ?, ?, ?)", w.batches)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def existing(self, ds: np.ndarray, t_us: np.ndarray) -> np.ndarray:
+        """Stored results for (datastream, time) keys, NaN where none: the duplicate check for late data."""
+        arrow_keys = pa.table({"i": np.arange(len(ds), dtype=np.int64), "ds": ds.astype(np.int32), "t": pa.array(t_us, pa.timestamp("us", tz="UTC"))})  # noqa: F841
+        lo, hi = int(t_us.min()), int(t_us.max())
+        rows = self.con.execute(
+            "SELECT k.i, o.result FROM arrow_keys k JOIN observations o ON o.datastream_id = k.ds AND o.phenomenon_time = k.t "
+            "WHERE o.phenomenon_time BETWEEN make_timestamptz(?) AND make_timestamptz(?)",
+            [lo, hi],
+        ).fetchnumpy()
+        out = np.full(len(ds), np.nan)
+        out[rows["i"].astype(np.int64)] = rows["result"]
+        return out
+
+    def latest(self) -> dict[str, np.ndarray]:
+        """The newest observation of every datastream, to rebuild live state after a restart."""
+        return self.reader().execute(
+            "SELECT datastream_id AS ds, epoch_us(max(phenomenon_time)) AS t, arg_max(result, phenomenon_time) AS v "
+            "FROM observations GROUP BY datastream_id"
+        ).fetchnumpy()
+
+    def quarantined(self, *, reason: str | None = None, source: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        cur = self.reader()
+        where, params = [], []
+        if reason:
+            where.append("reason = ?")
+            params.append(reason)
+        if source:
+            where.append("source = ?")
+            params.append(source)
+        sql = "SELECT batch_id, row_index, epoch_ms(received_at), source, reason, detail, datastream, phenomenon_time, result, payload FROM quarantine"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = cur.execute(sql + " ORDER BY received_at DESC, batch_id DESC, row_index LIMIT ?", [*params, limit]).fetchall()
+        cols = ["batch_id", "row_index", "received_at_ms", "source", "reason", "detail", "datastream", "phenomenon_time", "result", "payload"]
+        return [dict(zip(cols, r)) for r in rows]
+
+    def quarantine_counts(self) -> dict[str, int]:
+        return dict(self.reader().execute("SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY reason").fetchall())
+
+    def counts(self) -> dict[str, int]:
+        cur = self.reader()
+        return {
+            "observations": cur.execute("SELECT count(*) FROM observations").fetchone()[0],  # type: ignore[index]
+            "observations_hourly": cur.execute("SELECT count(*) FROM observations_hourly").fetchone()[0],  # type: ignore[index]
+            "quarantine": cur.execute("SELECT count(*) FROM quarantine").fetchone()[0],  # type: ignore[index]
+            "batches": cur.execute("SELECT count(*) FROM batches").fetchone()[0],  # type: ignore[index]
+        }
+
+    # -- history ------------------------------------------------------------------------
+    def history(
+        self,
+        datastreams: list[int],
+        start_us: int,
+        end_us: int,
+        resolution: Resolution = "hour",
+        aggregate: Aggregate = "mean",
+        timezone: str = "UTC",
+    ) -> dict[str, list]:
+        """A time series over the datastreams: raw for one datastream, else bucketed and aggregated.
+
+        Buckets before the rollup watermark come from `observations_hourly`, the rest from raw
+        rows, so hour and day queries keep working after raw data passes retention.
+        """
+        if not datastreams:
+            return {"t": [], "v": [], "n": []}
+        ids = ",".join(str(int(d)) for d in sorted(set(datastreams)))
+        cur = self.reader()
+        if resolution == "raw":
+            rows = cur.execute(
+                f"SELECT epoch_ms(phenomenon_time), result, datastream_id FROM observations WHERE datastream_id IN ({ids}) "
+                "AND phenomenon_time >= make_timestamptz(?) AND phenomenon_time < make_timestamptz(?) "
+                "ORDER BY phenomenon_time, datastream_id",
+                [start_us, end_us],
+            ).fetchnumpy()
+            return {"t": rows["epoch_ms(phenomenon_time)"].tolist(), "v": rows["result"].tolist(), "n": [1] * len(rows["result"])}
+        bucket = f"time_bucket(INTERVAL '{BUCKETS[resolution]}', {{col}}, '{_sql_str(timezone)}')"
+        if resolution == "minute":
+            raw_from, hourly_to = start_us, start_us
+        else:
+            watermark = int(self.get_meta("rollup_watermark_us") or 0)
+            raw_from = max(start_us, min(watermark, end_us))
+            hourly_to = raw_from
+        final = {
+            "mean": "sum(s) / sum(n)",
+            "min": "min(mn)",
+            "max": "max(mx)",
+            "last": "arg_max(lv, lt)",
+        }[aggregate]
+        sql = f"""
+        WITH parts AS (
+          SELECT {bucket.format(col='phenomenon_time')} AS b, count(*) AS n, sum(result) AS s, min(result) AS mn,
+                 max(result) AS mx, max(phenomenon_time) AS lt, arg_max(result, phenomenon_time) AS lv
+          FROM observations
+          WHERE datastream_id IN ({ids}) AND phenomenon_time >= make_timestamptz(?) AND phenomenon_time < make_timestamptz(?)
+          GROUP BY ALL
+          UNION ALL
+          SELECT {bucket.format(col='hour')} AS b, sum(n), sum(mean * n), min(min), max(max), max(last_time),
+                 arg_max(last, last_time)
+          FROM observations_hourly
+          WHERE datastream_id IN ({ids}) AND hour >= make_timestamptz(?) AND hour < make_timestamptz(?)
+          GROUP BY ALL
+        )
+        SELECT epoch_ms(b) AS t, {final} AS v, sum(n)::BIGINT AS n FROM parts GROUP BY b ORDER BY b
+        """
+        rows = cur.execute(sql, [raw_from, end_us, start_us, hourly_to]).fetchnumpy()
+        return {"t": rows["t"].tolist(), "v": rows["v"].tolist(), "n": rows["n"].tolist()}
+
+    # -- downsampling and retention (run by the writer thread) --------------------------
+    def rollup(self, until_us: int, dirty_hours_us: set[int]) -> int:
+        """Aggregate complete hours before `until_us` into `observations_hourly`; redo late-data hours."""
+        until_us -= until_us % HOUR_US
+        watermark = int(self.get_meta("rollup_watermark_us") or 0)
+        con = self.con
+        con.execute("BEGIN")
+        try:
+            if watermark == 0:
+                first = con.execute("SELECT epoch_us(min(phenomenon_time)) FROM observations").fetchone()[0]  # type: ignore[index]
+                watermark = until_us if first is None else int(first) - int(first) % HOUR_US
+            redo = sorted(h for h in dirty_hours_us if h < watermark)
+            for h in redo:
+                con.execute("DELETE FROM observations_hourly WHERE hour = make_timestamptz(?)", [h])
+            ranges = [(h, h + HOUR_US) for h in redo]
+            if until_us > watermark:
+                ranges.append((watermark, until_us))
+            for lo, hi in ranges:
+                con.execute(
+                    "INSERT INTO observations_hourly SELECT datastream_id, time_bucket(INTERVAL '1 hour', phenomenon_time), "
+                    "count(*), avg(result), min(result), max(result), arg_max(result, phenomenon_time), max(phenomenon_time) "
+                    "FROM observations WHERE phenomenon_time >= make_timestamptz(?) AND phenomenon_time < make_timestamptz(?) GROUP BY ALL",
+                    [lo, hi],
+                )
+            new_mark = max(watermark, until_us)
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('rollup_watermark_us', ?)", [str(new_mark)])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return new_mark
+
+    def retain(self, raw_before_us: int, hourly_before_us: int | None) -> dict[str, int]:
+        """Delete raw rows already rolled up and older than the window; optionally old hourly rows."""
+        watermark = int(self.get_meta("rollup_watermark_us") or 0)
+        cut = min(raw_before_us, watermark)
+        deleted = {"observations": 0, "observations_hourly": 0}
+        deleted["observations"] = self.con.execute(
+            "DELETE FROM observations WHERE phenomenon_time < make_timestamptz(?)", [cut]
+        ).fetchone()[0]  # type: ignore[index]
+        if hourly_before_us is not None:
+            deleted["observations_hourly"] = self.con.execute(
+                "DELETE FROM observations_hourly WHERE hour < make_timestamptz(?)", [hourly_before_us]
+            ).fetchone()[0]  # type: ignore[index]
+        return deleted
+
+
+def _sql_str(s: str) -> str:
+    if not all(c.isalnum() or c in "/_+-" for c in s):
+        raise ValueError(f"bad time zone name {s!r}")
+    return s

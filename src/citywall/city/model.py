@@ -52,7 +52,7 @@ class Region:
     districts: tuple[str, ...]  # gu codes
 
 
-@dataclass
+@dataclass(eq=False)  # one object per loaded city: hashed by identity, so views of it can be cached
 class City:
     """A city's places; built by `citywall.city.loader.load_city` from a config."""
 

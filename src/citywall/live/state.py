@@ -86,7 +86,7 @@ class LiveState:
             values = self.last_v[ids]
         nq, nk = len(reg.quantity_codes), max(len(reg.kinds), 1)
         kq = reg.ds_kind[ids].astype(np.int64) * nq + reg.ds_quantity[ids]
-        out: dict[str, Any] = {"city": _grouped(kq, values, 1, np.zeros(len(ids), np.int64), reg, nq, nk, ["city"])["city"]}
+        out: dict[str, Any] = {"city": _grouped(kq, values, 1, np.zeros(len(ids), np.int64), reg, nq, nk, ["city"]).get("city", {})}
         for level, codes, place in (("gu", reg.gu_codes, reg.ds_gu[ids]), ("region", reg.region_codes, reg.ds_region[ids])):
             inside = place >= 0
             out[level] = _grouped(kq[inside], values[inside], len(codes), place[inside].astype(np.int64), reg, nq, nk, codes)

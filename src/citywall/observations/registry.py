@@ -132,7 +132,8 @@ class Registry:
     def resolve(self, refs: Sequence[int | str]) -> np.ndarray:
         """Datastream ids for ids or keys; -1 where unknown."""
         out = np.empty(len(refs), dtype=np.int64)
-        known, by_key, cap = self.ds_known, self.ds_by_key, self.capacity
+        known, by_key = self.ds_known, self.ds_by_key
+        cap = len(known)  # the array read, not self.capacity: registration may grow both meanwhile
         for i, ref in enumerate(refs):
             if isinstance(ref, str):
                 out[i] = by_key.get(ref, -1)

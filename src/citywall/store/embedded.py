@@ -227,6 +227,9 @@ class EmbeddedStore:
             ).fetchnumpy()
             return {"t": rows["epoch_ms(phenomenon_time)"].tolist(), "v": rows["result"].tolist(), "n": [1] * len(rows["result"])}
         bucket = f"time_bucket(INTERVAL '{BUCKETS[resolution]}', {{col}}, '{_sql_str(timezone)}')"
+        if resolution != "minute":
+            # Rolled-up rows cover whole hours; a start inside an hour must cover it whole too.
+            start_us -= start_us % HOUR_US
         if resolution == "minute":
             raw_from, hourly_to = start_us, start_us
         else:
@@ -259,16 +262,28 @@ class EmbeddedStore:
         return {"t": rows["t"].tolist(), "v": rows["v"].tolist(), "n": rows["n"].tolist()}
 
     # -- downsampling and retention (run by the writer thread) --------------------------
-    def rollup(self, until_us: int, dirty_hours_us: set[int]) -> int:
+    def rollup(self, until_us: int) -> int:
         """Aggregate complete hours before `until_us` into `observations_hourly`; redo late-data hours."""
         until_us -= until_us % HOUR_US
         watermark = int(self.get_meta("rollup_watermark_us") or 0)
+        # Rows of batches after the last rollup that fall before its watermark are late data;
+        # found in the table (not only in memory) so that a restart does not forget them.
+        batch_mark = int(self.get_meta("rollup_batch_mark") or 0)
         con = self.con
         con.execute("BEGIN")
         try:
+            dirty_hours_us: set[int] = set()
             if watermark == 0:
                 first = con.execute("SELECT epoch_us(min(phenomenon_time)) FROM observations").fetchone()[0]  # type: ignore[index]
                 watermark = until_us if first is None else int(first) - int(first) % HOUR_US
+            else:
+                late = con.execute(
+                    "SELECT DISTINCT epoch_us(time_bucket(INTERVAL '1 hour', phenomenon_time)) FROM observations "
+                    "WHERE batch_id > ? AND phenomenon_time < make_timestamptz(?)",
+                    [batch_mark, watermark],
+                ).fetchall()
+                dirty_hours_us = {int(r[0]) for r in late}
+            new_batch_mark = con.execute("SELECT coalesce(max(batch_id), ?) FROM observations", [batch_mark]).fetchone()[0]  # type: ignore[index]
             redo = sorted(h for h in dirty_hours_us if h < watermark)
             for h in redo:
                 con.execute("DELETE FROM observations_hourly WHERE hour = make_timestamptz(?)", [h])
@@ -284,6 +299,7 @@ class EmbeddedStore:
                 )
             new_mark = max(watermark, until_us)
             con.execute("INSERT OR REPLACE INTO meta VALUES ('rollup_watermark_us', ?)", [str(new_mark)])
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('rollup_batch_mark', ?)", [str(int(new_batch_mark))])
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -293,11 +309,15 @@ class EmbeddedStore:
     def retain(self, raw_before_us: int, hourly_before_us: int | None) -> dict[str, int]:
         """Delete raw rows already rolled up and older than the window; optionally old hourly rows."""
         watermark = int(self.get_meta("rollup_watermark_us") or 0)
-        cut = min(raw_before_us, watermark)
+        # Whole hours only: a late row into a partly deleted hour would re-roll it from what is left.
+        cut = min(raw_before_us - raw_before_us % HOUR_US, watermark)
         deleted = {"observations": 0, "observations_hourly": 0}
         deleted["observations"] = self.con.execute(
             "DELETE FROM observations WHERE phenomenon_time < make_timestamptz(?)", [cut]
         ).fetchone()[0]  # type: ignore[index]
+        # From here on, rows before the cut are refused: their hour can no longer be re-rolled.
+        if cut > int(self.get_meta("raw_from_us") or 0):
+            self.set_meta("raw_from_us", str(cut))
         if hourly_before_us is not None:
             deleted["observations_hourly"] = self.con.execute(
                 "DELETE FROM observations_hourly WHERE hour < make_timestamptz(?)", [hourly_before_us]

@@ -127,7 +127,10 @@ def create_app(platform: Platform) -> FastAPI:
             "a crash. Refused rows are listed with a reason and kept in the quarantine."
         ),
     )
-    async def post_observations(request: Request, source: str = "api") -> Response:
+    async def post_observations(
+        request: Request,
+        source: Annotated[str, Query(pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="who sends: kept with each batch and in metrics")] = "api",
+    ) -> Response:
         body = await request.body()
         try:
             batch = decode_json(body, platform.registry, source) if len(body) < 65536 else await asyncio.to_thread(decode_json, body, platform.registry, source)
@@ -193,7 +196,7 @@ def create_app(platform: Platform) -> FastAPI:
     @app.get("/api/health", tags=["operations"], summary="Is the platform up, and is its data fresh")
     def get_health() -> Response:
         p = platform
-        writer = p.pipeline._thread is not None and p.pipeline._thread.is_alive()
+        writer = p.pipeline.alive
         body = {"status": "ok" if writer else "degraded", "version": __version__, "city": city.id, "store": p.settings.db,
                 "writer_alive": writer, "queue_depth": p.pipeline._queue.qsize(), "speed": p.clock.speed,
                 "simulated": p.simulated, "feeds": p.feed_status(), "freshness": p.live.freshness(p.clock.now_us()),
@@ -215,7 +218,7 @@ def create_app(platform: Platform) -> FastAPI:
         await ws.accept()
         sub = platform.hub.subscribe()
         try:
-            await ws.send_text(platform.snapshots.get().decode())
+            await ws.send_text(platform.snapshots.get(current=True).decode())
             reader = asyncio.create_task(_drain(ws))
             while not reader.done():
                 getter = asyncio.create_task(sub.queue.get())
@@ -224,7 +227,7 @@ def create_app(platform: Platform) -> FastAPI:
                     getter.cancel()
                     break
                 message = getter.result()
-                await ws.send_text((platform.snapshots.get() if message == RESYNC else message).decode())
+                await ws.send_text((platform.snapshots.get(current=True) if message == RESYNC else message).decode())
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:

@@ -1,0 +1,42 @@
+"""The `citywall` command as a user meets it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from citywall import __version__
+from citywall.cli import build_parser, main
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "citywall", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_version() -> None:
+    out = run("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"citywall {__version__}"
+
+
+def test_city_lists_the_25_districts_with_their_regions(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["city"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("서울특별시 / Seoul: 25 districts, 467 dongs")
+    rows = lines[1:]
+    assert len(rows) == 25
+    assert any("11110 종로구" in r and "Jongno-gu" in r and "region central" in r for r in rows)
+    assert not any("서울시" in r for r in rows)
+
+
+def test_up_defaults_match_the_readme() -> None:
+    args = build_parser().parse_args(["up"])
+    assert (args.host, args.port, args.feed, args.speed) == ("127.0.0.1", 8765, "simulator", 1.0)
+    assert args.db.endswith("data/citywall.duckdb")
+
+
+def test_unknown_feed_is_refused_with_the_choices() -> None:
+    out = run("up", "--feed", "carrier-pigeon")
+    assert out.returncode == 2
+    assert "simulator" in out.stderr and "none" in out.stderr

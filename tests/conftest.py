@@ -114,3 +114,9 @@ def metric(text: str, name: str, **labels: str) -> float:
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "t.duckdb"
+
+
+THINGS_FOR_PIPELINE = [
+    {"key": "p", "name": "pipeline test station", "kind": "air_station", "lon": CITY_HALL[0], "lat": CITY_HALL[1],
+     "datastreams": [{"quantity": "pm10"}]},
+]

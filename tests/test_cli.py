@@ -40,3 +40,12 @@ def test_unknown_feed_is_refused_with_the_choices() -> None:
     out = run("up", "--feed", "carrier-pigeon")
     assert out.returncode == 2
     assert "simulator" in out.stderr and "none" in out.stderr
+
+
+def test_feed_options_reach_the_feed() -> None:
+    from citywall.cli import _option
+
+    args = build_parser().parse_args(["up", "--feed-option", "episode=yellow_dust", "--feed-option", "sdot_count=500"])
+    assert dict(args.feed_option) == {"episode": "yellow_dust", "sdot_count": 500}
+    with pytest.raises(Exception, match="KEY=VALUE"):
+        _option("no-equals-sign")

@@ -18,7 +18,7 @@ def _up(args: argparse.Namespace) -> int:
     from citywall.platform import Platform
 
     settings = Settings(host=args.host, port=args.port, db=args.db, feed=args.feed, speed=args.speed, seed=args.seed,
-                        city=args.city, raw_retention_days=args.raw_retention_days)
+                        city=args.city, raw_retention_days=args.raw_retention_days, feed_options=dict(args.feed_option))
     platform = Platform(settings)
     print(f"citywall {__version__}: {platform.city.name_en} ({len(platform.city.districts)} districts, {len(platform.city.dongs)} dongs), "
           f"store {settings.db}, feed {settings.feed}{' (SIMULATED data)' if platform.simulated else ''}, speed x{settings.speed:g}")
@@ -38,6 +38,16 @@ def _city(args: argparse.Namespace) -> int:
     return 0
 
 
+def _option(text: str) -> tuple[str, object]:
+    """KEY=VALUE, the value read as a YAML scalar (so 500 is a number and true a boolean)."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, not {text!r}")
+    return key.strip(), yaml.safe_load(value) if value else ""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="citywall", description="The live city platform of a digital mayor's office.")
     parser.add_argument("--version", action="version", version=f"citywall {__version__}")
@@ -49,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--db", default=str(Path("data") / "citywall.duckdb"), help="DuckDB file (default data/citywall.duckdb)")
     up.add_argument("--feed", default="simulator", choices=["simulator", "none"], help="where observations come from")
     up.add_argument("--speed", type=float, default=1.0, help="platform clock speed: 60 runs an hour a minute")
+    up.add_argument("--feed-option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                    help="a feed option, repeatable (simulator: episode=yellow_dust, sdot_count=500, ...; see docs/simulator.md)")
     up.add_argument("--seed", type=int, default=2017, help="simulator seed (same seed, same city)")
     up.add_argument("--city", default="seoul", help="built-in city name or a city YAML")
     up.add_argument("--raw-retention-days", type=float, default=30.0, help="keep raw rows this long; hourly rollups stay")

@@ -185,7 +185,7 @@ class Pipeline:
                     job = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if job is not None and not job.future.done():
+                if job is not None and job.future.set_running_or_notify_cancel():
                     job.future.set_exception(WriterStopped("the writer stopped; nothing was stored"))
 
     def _serve(self) -> None:
@@ -193,20 +193,24 @@ class Pipeline:
             job = self._queue.get()
             if job is None:
                 return
+            # A future cancelled before the writer takes it (the sender gave up) is dropped:
+            # nothing was acknowledged. Once taken, it can no longer be cancelled.
+            if not job.future.set_running_or_notify_cancel():
+                continue
             if isinstance(job, _Call):
                 self._do_call(job)
                 continue
-            group = [job]
-            rows = len(job.batch)
-            stop = False
+            group, rows = [job], len(job.batch)
             while rows < self.max_group_rows:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if nxt is None:
-                    stop = True
-                    break
+                    self._commit(group)
+                    return
+                if not nxt.future.set_running_or_notify_cancel():
+                    continue
                 if isinstance(nxt, _Call):
                     self._commit(group)
                     group, rows = [], 0
@@ -214,11 +218,8 @@ class Pipeline:
                     continue
                 group.append(nxt)
                 rows += len(nxt.batch)
-            if group:
-                self._commit(group)
+            self._commit(group)
             metrics.QUEUE_DEPTH.set(self._queue.qsize())
-            if stop:
-                return
 
     def _do_call(self, job: _Call) -> None:
         try:
@@ -227,6 +228,8 @@ class Pipeline:
             job.future.set_exception(exc)
 
     def _commit(self, group: list[_Ingest]) -> None:
+        if not group:
+            return
         started = time.perf_counter()
         try:
             results, committed = self._validate_and_write([j.batch for j in group])

@@ -275,6 +275,9 @@ def live(tmp_path_factory):
 
 def test_the_platform_shows_every_gu(live):
     platform, client, _ = live
+    # the snapshot is refreshed in the background a few times a second: wait for this version
+    version = platform.live.version
+    wait_for(lambda: client.get("/api/snapshot").json()["version"] >= version, 5)
     snap = client.get("/api/snapshot").json()
     gus = snap["aggregates"]["gu"]
     assert set(gus) == set(platform.city.districts)

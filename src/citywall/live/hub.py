@@ -21,7 +21,12 @@ if TYPE_CHECKING:
     from citywall.platform import Platform
 
 QUEUE_SIZE = 32
-AGGREGATE_PERIOD_S = 1.0
+SNAPSHOT_PERIOD_S = 0.25  # background snapshot refresh while values change
+AGGREGATES_EVERY = 4  # snapshot periods between aggregates messages (once a second)
+# Deltas go out at most this often: the first change after a quiet spell at once, a burst of
+# commits as one message. Each message costs a send per client, so this bounds the fan-out
+# work (20 messages/s x clients) whatever the commit rate, at a cost of at most 50 ms.
+DELTA_INTERVAL_S = 0.05
 RESYNC = b""  # queue marker: send a snapshot
 
 
@@ -45,12 +50,13 @@ class LiveHub:
         self.subscribers: set[Subscriber] = set()
         self._pending: list[np.ndarray] = []
         self._scheduled = False
+        self._last_flush = 0.0
         self._last_aggregates: bytes = b""
         self._task: asyncio.Task | None = None
         platform.bus.listen(OBSERVATIONS_COMMITTED, self._on_commit)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._aggregates_loop(), name="citywall-aggregates")
+        self._task = asyncio.get_running_loop().create_task(self._periodic(), name="citywall-live-periodic")
 
     async def stop(self) -> None:
         if self._task:
@@ -72,11 +78,12 @@ class LiveHub:
         self._pending.append(committed.changed)
         if not self._scheduled:
             self._scheduled = True
-            # Runs after the callbacks already queued: commits that arrived together go out together.
-            asyncio.get_running_loop().call_soon(self._flush)
+            loop = asyncio.get_running_loop()
+            loop.call_at(max(loop.time(), self._last_flush + DELTA_INTERVAL_S), self._flush)
 
     def _flush(self) -> None:
         self._scheduled = False
+        self._last_flush = asyncio.get_running_loop().time()
         ids = np.unique(np.concatenate(self._pending)) if len(self._pending) > 1 else self._pending[0]
         self._pending = []
         if not self.subscribers:
@@ -86,18 +93,22 @@ class LiveHub:
         for sub in self.subscribers:
             sub.offer(message)
 
-    async def _aggregates_loop(self) -> None:
-        """Per-place aggregates and freshness change with time as well as data: send them each second when changed."""
+    async def _periodic(self) -> None:
+        """Keep the snapshot fresh off the request path; each second, send per-place aggregates and
+        freshness (they change with time as well as data) to live clients when they changed."""
+        snapshots = self.platform.snapshots
+        tick = 0
         while True:
-            await asyncio.sleep(AGGREGATE_PERIOD_S)
-            if not self.subscribers:
+            await asyncio.sleep(SNAPSHOT_PERIOD_S)
+            if snapshots.stale():
+                snapshots.refresh()
+            tick += 1
+            if tick % AGGREGATES_EVERY or not self.subscribers:
                 continue
-            p = self.platform
-            now = p.clock.now_us()
-            body = {"aggregates": p.live.aggregates(now), "freshness": p.live.freshness(now), "feeds": p.feed_status()}
-            encoded = msgspec.json.encode(body)
+            encoded = msgspec.json.encode(snapshots.parts)
             if encoded != self._last_aggregates:
                 self._last_aggregates = encoded
-                message = msgspec.json.encode({"type": "aggregates", "time_ms": now // 1000, **body})
+                now_ms = self.platform.clock.now_us() // 1000
+                message = msgspec.json.encode({"type": "aggregates", "time_ms": now_ms, **snapshots.parts})
                 for sub in self.subscribers:
                     sub.offer(message)

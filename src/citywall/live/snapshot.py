@@ -1,17 +1,22 @@
-"""The current city picture as one JSON document, cached so that many walls cost one build."""
+"""The current city picture as one JSON document, cached so that many walls cost one build.
+
+The hub refreshes it in the background a few times a second while values change, so a
+request never waits for a build; a live client that must not miss anything asks for a
+`current` one, built on the spot if anything changed since the last build.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 if TYPE_CHECKING:
     from citywall.platform import Platform
 
-# A snapshot is rebuilt at most this often (real seconds) even while values change.
-MAX_AGE_S = 0.25
+# Freshness ages move even when no value does: rebuild at least this often (seconds).
+MAX_AGE_S = 1.0
 
 
 class SnapshotCache:
@@ -20,6 +25,8 @@ class SnapshotCache:
         self._key: tuple[int, int] | None = None
         self._bytes = b""
         self._built = 0.0
+        # The parts of the last build the hub also sends on their own (aggregates, freshness, feeds).
+        self.parts: dict[str, Any] = {}
 
     def document(self) -> dict:
         p = self.platform
@@ -35,14 +42,22 @@ class SnapshotCache:
             "freshness": p.live.freshness(now),
         }
 
+    def _current_key(self) -> tuple[int, int]:
+        return (self.platform.live.version, len(self.platform.registry.datastreams))
+
+    def stale(self) -> bool:
+        return not self._bytes or self._key != self._current_key() or time.monotonic() - self._built > MAX_AGE_S
+
+    def refresh(self) -> None:
+        key = self._current_key()
+        doc = self.document()
+        self.parts = {k: doc[k] for k in ("aggregates", "freshness", "feeds")}
+        self._bytes = msgspec.json.encode(doc)
+        self._key, self._built = key, time.monotonic()
+
     def get(self, current: bool = False) -> bytes:
         """The cached snapshot; with `current`, one that holds every change made so far (what a live
         client starts from, or resyncs to, since the deltas before it are not sent again)."""
-        p = self.platform
-        key = (p.live.version, len(p.registry.datastreams))
-        age = time.monotonic() - self._built
-        # Rebuild when values changed (at most every MAX_AGE_S) and at least each second (ages move).
-        if not self._bytes or age > 1.0 or (key != self._key and (current or age >= MAX_AGE_S)):
-            self._bytes = msgspec.json.encode(self.document())
-            self._key, self._built = key, time.monotonic()
+        if not self._bytes or (current and self.stale()):
+            self.refresh()
         return self._bytes

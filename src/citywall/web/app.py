@@ -148,7 +148,7 @@ def create_app(platform: Platform) -> FastAPI:
         return _json({"counts": platform.store.quarantine_counts(), "items": platform.store.quarantined(reason=reason, source=source, limit=limit)})
 
     @app.get("/api/snapshot", tags=["live"], summary="The current city picture: newest values, aggregates, freshness")
-    def get_snapshot() -> Response:
+    async def get_snapshot() -> Response:
         return Response(platform.snapshots.get(), media_type=JSON)
 
     @app.get("/api/history", tags=["observations"], summary="A time series for a datastream or a place")

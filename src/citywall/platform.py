@@ -101,8 +101,6 @@ class Platform:
 
     # -- the public way in --------------------------------------------------------------
     async def ingest(self, batch: ObservationBatch) -> IngestResult:
-        if not batch.received_us:
-            batch.received_us = self.clock.now_us()
         return await asyncio.wrap_future(self.pipeline.submit(batch))
 
     async def register(self, things: list[ThingIn]) -> tuple[list[Thing], list[Datastream]]:

@@ -33,7 +33,6 @@ class ObservationBatch:
     raw: Callable[[int], str] | None = None
     refs: Sequence[int | str] | None = None  # the datastream references as sent
     source: str = "api"
-    received_us: int = 0
     extra: dict = field(default_factory=dict)
 
     def __len__(self) -> int:

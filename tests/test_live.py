@@ -254,3 +254,63 @@ def test_metrics_count_accepted_and_rejected_rows(live):
     assert metric(text, "citywall_observations_rejected_total", reason="malformed") == malformed0 + 2
     assert metric(text, "citywall_datastreams") == len(ids)
     assert "citywall_commit_seconds_bucket" in text
+
+
+def test_live_picture_is_read_safely_while_the_writer_registers(db):
+    """Registration runs on the writer thread while snapshots are built on the event loop; a
+    snapshot taken mid-registration must neither fail nor see a half-added datastream."""
+    import threading
+
+    from citywall.observations.model import DatastreamIn, ThingIn
+
+    with running(db) as (platform, client, _):
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        def build() -> None:
+            while not stop.is_set():
+                try:
+                    doc = platform.snapshots.document()
+                    assert sum(f["datastreams"] for f in doc["freshness"].values()) <= platform.registry.size - 1
+                except BaseException as e:  # noqa: BLE001 - reported below
+                    errors.append(e)
+                    return
+
+        reader = threading.Thread(target=build)
+        reader.start()
+        try:
+            for batch in range(40):
+                things = [ThingIn(key=f"r{batch}-{i}", name="r", kind=f"kind{batch % 3}", lon=126.98 + i * 1e-4, lat=37.56,
+                                  datastreams=[DatastreamIn("pm10"), DatastreamIn("temperature")]) for i in range(60)]
+                platform.pipeline.register(things).result(timeout=30)
+        finally:
+            stop.set()
+            reader.join(30)
+        assert not errors, errors[0]
+        assert len(platform.registry.datastreams) == 40 * 60 * 2
+        assert platform.registry.size == 40 * 60 * 2 + 1
+
+
+def test_background_refresh_survives_a_failed_build(live, monkeypatch):
+    """One failed snapshot build must not freeze GET /api/snapshot for the rest of the run."""
+    platform, client, _, ids = live
+    assert client.get("/api/snapshot").json()["datastreams"]["ids"] == []
+    real = platform.snapshots.refresh
+    failures = []
+
+    def flaky() -> None:
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("simulated build failure")
+        real()
+
+    monkeypatch.setattr(platform.snapshots, "refresh", flaky)
+    post(client, [obs(ids["a:pm10"], NOW - MINUTE_US, 21.0)])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        snap = client.get("/api/snapshot").json()
+        if snap["datastreams"]["ids"]:
+            break
+        time.sleep(0.05)
+    assert failures, "the background refresh never ran"
+    assert values(snap) == {ids["a:pm10"]: ((NOW - MINUTE_US) // 1000, 21.0)}

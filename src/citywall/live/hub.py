@@ -8,6 +8,7 @@ its backlog is dropped and it gets a fresh snapshot instead, which always supers
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,8 @@ AGGREGATES_EVERY = 4  # snapshot periods between aggregates messages (once a sec
 # work (20 messages/s x clients) whatever the commit rate, at a cost of at most 50 ms.
 DELTA_INTERVAL_S = 0.05
 RESYNC = b""  # queue marker: send a snapshot
+
+log = logging.getLogger(__name__)
 
 
 class Subscriber:
@@ -96,15 +99,20 @@ class LiveHub:
     async def _periodic(self) -> None:
         """Keep the snapshot fresh off the request path; each second, send per-place aggregates and
         freshness (they change with time as well as data) to live clients when they changed."""
-        snapshots = self.platform.snapshots
         tick = 0
         while True:
             await asyncio.sleep(SNAPSHOT_PERIOD_S)
-            if snapshots.stale():
-                snapshots.refresh()
             tick += 1
-            if tick % AGGREGATES_EVERY or not self.subscribers:
-                continue
+            try:
+                self._tick(tick)
+            except Exception:  # a failed refresh must not stop the live picture for good
+                log.exception("live refresh failed; retrying next period")
+
+    def _tick(self, tick: int) -> None:
+        snapshots = self.platform.snapshots
+        if snapshots.stale():
+            snapshots.refresh()
+        if tick % AGGREGATES_EVERY == 0 and self.subscribers:
             encoded = msgspec.json.encode(snapshots.parts)
             if encoded != self._last_aggregates:
                 self._last_aggregates = encoded

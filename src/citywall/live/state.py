@@ -26,11 +26,14 @@ class LiveState:
         self.last_v = np.full(registry.capacity, np.nan)
         self.version = 0
 
-    def _fit(self) -> None:
-        cap = self.registry.capacity
+    def _fit(self) -> int:
+        """Grow to the registry; return how many ids every array read from now on covers."""
+        n = self.registry.size  # first: see Registry.size
+        cap = max(self.registry.capacity, n)
         if len(self.last_t) < cap:
             self.last_t = np.concatenate([self.last_t, np.full(cap - len(self.last_t), NO_TIME, dtype=np.int64)])
             self.last_v = np.concatenate([self.last_v, np.full(cap - len(self.last_v), np.nan)])
+        return n
 
     def newest_times(self) -> np.ndarray:
         with self.lock:
@@ -63,9 +66,9 @@ class LiveState:
                 ids = np.flatnonzero(self.last_t != NO_TIME)
             return {"ids": ids.tolist(), "t": (self.last_t[ids] // 1000).tolist(), "v": self.last_v[ids].tolist()}
 
-    def _fresh(self, now_us: int) -> tuple[np.ndarray, np.ndarray]:
+    def _fresh(self, now_us: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Known and fresh masks over ids below `n`; the caller holds the lock and has fitted."""
         reg = self.registry
-        n = reg.size
         known = reg.ds_known[:n]
         reporting = known & (self.last_t[:n] != NO_TIME)
         age_s = (now_us - self.last_t[:n]) / 1e6
@@ -80,8 +83,8 @@ class LiveState:
         """
         reg = self.registry
         with self.lock:
-            self._fit()
-            _, fresh = self._fresh(now_us)
+            n = self._fit()
+            _, fresh = self._fresh(now_us, n)
             ids = np.flatnonzero(fresh)
             values = self.last_v[ids]
         nq, nk = len(reg.quantity_codes), max(len(reg.kinds), 1)
@@ -96,10 +99,10 @@ class LiveState:
         """Per kind of thing: how many datastreams exist, report, and are fresh; the newest time."""
         reg = self.registry
         with self.lock:
-            self._fit()
-            known, fresh = self._fresh(now_us)
-            last_t = self.last_t[: reg.size]
-        kinds = reg.ds_kind[: reg.size]
+            n = self._fit()
+            known, fresh = self._fresh(now_us, n)
+            last_t = self.last_t[:n]
+        kinds = reg.ds_kind[:n]
         out = {}
         for k, kind in enumerate(reg.kinds):
             mine = known & (kinds == k)

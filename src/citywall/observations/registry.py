@@ -35,6 +35,11 @@ class Registry:
         self.thing_by_key: dict[str, int] = {}
         self.ds_by_key: dict[str, int] = {}
         self._lock = threading.Lock()
+        # One past the largest datastream id (ids start at 1). Registration runs on the writer
+        # thread while the live picture reads these arrays on the event loop: `size` is raised
+        # only after the arrays hold the new rows, and arrays only grow, so a reader that takes
+        # `size` first can slice any array it reads afterwards by it.
+        self.size = 1
         self._alloc(1024)
 
     # -- arrays -------------------------------------------------------------------------
@@ -58,10 +63,6 @@ class Registry:
         grow("ds_interval", np.inf, np.float64)
         self.capacity = capacity
 
-    @property
-    def size(self) -> int:
-        """One past the largest datastream id (ids start at 1)."""
-        return max(self.datastreams, default=0) + 1
 
     # -- registration -------------------------------------------------------------------
     def plan(self, things: Sequence[ThingIn]) -> tuple[list[Thing], list[Datastream]]:
@@ -127,6 +128,7 @@ class Registry:
                 self.ds_region[d.id] = self.region_codes.index(region) if region else -1
                 self.ds_kind[d.id] = self.kinds.index(thing.kind)
                 self.ds_interval[d.id] = d.interval_s
+                self.size = max(self.size, d.id + 1)
 
     # -- lookups ------------------------------------------------------------------------
     def resolve(self, refs: Sequence[int | str]) -> np.ndarray:
@@ -146,7 +148,7 @@ class Registry:
         """Datastream ids matching every filter given (the sets history queries aggregate)."""
         region_gus = set(self.city.regions[region].districts) if region else None
         out = []
-        for d in self.datastreams.values():
+        for d in list(self.datastreams.values()):  # a copy: the writer thread may be registering
             t = self.things[d.thing_id]
             if quantity and d.quantity != quantity:
                 continue

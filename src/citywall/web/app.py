@@ -82,7 +82,7 @@ def create_app(platform: Platform) -> FastAPI:
     # -- things and datastreams -----------------------------------------------------------
     @app.get("/api/things", tags=["registry"], summary="Registered Things with their place")
     def get_things(kind: str | None = None) -> Response:
-        return _json([t for t in platform.registry.things.values() if kind is None or t.kind == kind])
+        return _json([t for t in list(platform.registry.things.values()) if kind is None or t.kind == kind])
 
     @app.post("/api/things", tags=["registry"], summary="Register Things and their Datastreams (idempotent by key)")
     async def post_things(request: Request) -> Response:

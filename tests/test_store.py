@@ -316,3 +316,60 @@ def test_registry_live_state_and_duplicates_survive_a_restart(db):
         assert (r["created_things"], r["created_datastreams"]) == (0, 0) and r["datastreams"] == ids
         # new data continues normally
         assert post(client, [obs(ids["a:pm10"], NOW - MINUTE_US, 12.0)])["accepted"] == 1
+
+
+def physical_order(platform) -> list[tuple[int, int]]:
+    return platform.store.reader().execute("SELECT datastream_id, epoch_us(phenomenon_time) FROM observations ORDER BY rowid").fetchall()
+
+
+def test_compaction_sorts_whole_days_then_hours_and_changes_no_answer(loaded):
+    platform, client, _, ids = loaded
+    store = platform.store
+    before, rows = snapshot_of_queries(client), stored(platform)
+    raw = history(client, datastream="a:pm10", resolution="raw", **WIDE)
+    assert physical_order(platform) != sorted(physical_order(platform))  # written in arrival order
+    done = []
+    while (step := store.compact(NOW - NOW % HOUR_US)) is not None:
+        done.append(step)
+    # 2025-06-13 and 2025-06-14 (UTC) are whole days before now; 06-15 has no rows before 03:00
+    assert [(d["from_us"], d["to_us"]) for d in done] == [(utc(2025, 6, 13), utc(2025, 6, 14)), (utc(2025, 6, 14), utc(2025, 6, 15))]
+    assert sum(d["rows"] for d in done) == len(rows) == 11
+    assert store.get_meta("compacted_until_us") == str(utc(2025, 6, 15))
+    order = physical_order(platform)
+    assert order[:1] == [(ids["a:pm25"], utc(2025, 6, 13, 16))] and order[1:] == sorted(order[1:])
+    assert stored(platform) == rows
+    assert snapshot_of_queries(client) == before
+    assert history(client, datastream="a:pm10", resolution="raw", **WIDE) == raw
+    # compacted days still refuse duplicates and take late data
+    res = post(client, [obs(ids["a:pm10"], H10 + 10 * US, 1.0), obs(ids["a:pm10"], H10 + 30 * MINUTE_US, 9.0)])
+    assert res["accepted"] == 1 and [x["reason"] for x in res["rejected"]] == ["duplicate"]
+    assert len(stored(platform)) == 12
+    assert store.compact(NOW - NOW % HOUR_US) is None  # a late row does not reopen a compacted day
+
+
+def test_compaction_of_the_current_day_goes_hour_by_hour(db):
+    now = utc(2025, 6, 15, 5, 30)
+    with running(db, now_us=now) as (platform, client, _):
+        ids = register(client, THINGS)
+        rows = [obs(ids[k], utc(2025, 6, 15, h, m), float(h * 100 + m)) for h in (1, 2, 4) for m in (50, 10) for k in ("c:pm10", "a:pm10")]
+        assert post(client, rows)["accepted"] == 12
+        done = []
+        while (step := platform.store.compact(utc(2025, 6, 15, 4))) is not None:
+            done.append((step["from_us"], step["to_us"], step["rows"]))
+        # the day is not whole: hours 01 and 02 are sorted; 04 is not complete before the mark
+        assert done == [(utc(2025, 6, 15, 1), utc(2025, 6, 15, 2), 4), (utc(2025, 6, 15, 2), utc(2025, 6, 15, 3), 4)]
+        assert platform.store.get_meta("compacted_until_us") is None
+        order = physical_order(platform)
+        hour1, hour2 = order[4:8], order[8:]
+        assert hour1 == sorted(hour1) and {t for _, t in hour1} == {utc(2025, 6, 15, 1, m) for m in (10, 50)}
+        assert hour2 == sorted(hour2) and {t for _, t in hour2} == {utc(2025, 6, 15, 2, m) for m in (10, 50)}
+        assert order[:4] == [(ids["c:pm10"], utc(2025, 6, 15, 4, 50)), (ids["a:pm10"], utc(2025, 6, 15, 4, 50)),
+                                                                 (ids["c:pm10"], utc(2025, 6, 15, 4, 10)), (ids["a:pm10"], utc(2025, 6, 15, 4, 10))]
+        assert len(stored(platform)) == 12
+
+
+def test_housekeeping_compacts_beside_the_writer(loaded):
+    platform, client, _, ids = loaded
+    assert client.portal.call(platform.compact, NOW - NOW % HOUR_US) == 2  # the two whole days
+    assert client.portal.call(platform.compact, NOW - NOW % HOUR_US) == 0
+    assert len(stored(platform)) == 11

@@ -95,9 +95,26 @@ class Platform:
         while True:
             await asyncio.sleep(self.settings.rollup_every_s)
             try:
-                await asyncio.wrap_future(self.pipeline.rollup(self.settings.raw_retention_days, self.settings.hourly_retention_days))
+                done = await asyncio.wrap_future(self.pipeline.rollup(self.settings.raw_retention_days, self.settings.hourly_retention_days))
             except Exception:
                 log.exception("rollup failed")
+                continue
+            await self.compact(done["watermark_us"])
+
+    async def compact(self, until_us: int) -> int:
+        """Sort raw days and hours before `until_us` by place (EmbeddedStore.compact), one at a time
+        beside the writer; return how many were done. A failure is logged and retried next round."""
+        done_n = 0
+        while True:
+            try:
+                done = await asyncio.to_thread(self.store.compact, until_us)
+            except Exception:
+                log.exception("compaction failed")
+                return done_n
+            if done is None:
+                return done_n
+            done_n += 1
+            log.info("compacted %s rows from %s to %s", f"{done['rows']:,}", done["from_us"], done["to_us"])
 
     # -- the public way in --------------------------------------------------------------
     async def ingest(self, batch: ObservationBatch) -> IngestResult:

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import msgspec
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
-from citywall.ingest.batch import decode_json
+from citywall.ingest.batch import decode_json, order_by_stream_time
 from citywall.ingest.validate import REASONS
 from conftest import CITY_HALL, COEX, DAY_US, FIXED_NOW_US, GYEONGBOKGUNG, MYEONGDONG, US, iso, obs, post, register, running, stored
 
@@ -543,3 +544,13 @@ def test_large_batch_is_judged_row_by_row(world):
     assert {x["reason"] for x in res["rejected"]} == {"out_of_range"}
     assert res["accepted"] == 3000 - len(bad)
     assert len(stored(world.platform, "batch_id = ?", [res["batch_id"]])) == res["accepted"]
+
+
+@given(st.lists(st.tuples(st.sampled_from([0, 1, 2, 7, 2**20, 2**31 - 1]), st.sampled_from([0, 1, 2, 10**6, 2**40, -2**40, 2**62, -2**63])),
+                max_size=60), st.booleans())
+def test_the_fast_stream_time_order_is_the_stable_pair_order(rows, small):
+    """The packed-key sort must give exactly np.lexsort's stable (datastream, time) order,
+    whether the keys fit one int64 (small ids and spans) or not."""
+    ds = np.array([d % 8 if small else d for d, _ in rows], dtype=np.int64)
+    t = np.array([x % 1000 if small else x for _, x in rows], dtype=np.int64)
+    assert order_by_stream_time(ds, t).tolist() == np.lexsort((t, ds)).tolist()

@@ -20,6 +20,20 @@ from citywall.observations.registry import Registry
 NO_TIME = np.iinfo(np.int64).min
 
 
+def order_by_stream_time(ds: np.ndarray, t_us: np.ndarray) -> np.ndarray:
+    """The stable order of rows by (datastream, time): what duplicate checks and "newest value
+    per datastream" need. Both keys usually fit one int64 (datastream id in the high bits, time
+    since the batch's first in the low ones), whose stable sort is some 30 times faster here than
+    `np.lexsort` over the pair; otherwise (ids or time spans too large) the pair is sorted."""
+    if len(ds) < 2:
+        return np.arange(len(ds))
+    lo, span, top = int(t_us.min()), int(t_us.max()) - int(t_us.min()), int(ds.max())
+    if int(ds.min()) >= 0 and span.bit_length() + top.bit_length() <= 62:
+        key = (ds.astype(np.int64) << span.bit_length()) | (t_us - lo)
+        return np.argsort(key, kind="stable")
+    return np.lexsort((t_us, ds))
+
+
 @dataclass
 class ObservationBatch:
     ds: np.ndarray  # int64 datastream ids, -1 when the reference is unknown

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from citywall.ingest.batch import NO_TIME, ObservationBatch
+from citywall.ingest.batch import NO_TIME, ObservationBatch, order_by_stream_time
 from citywall.observations.registry import Registry
 
 REASONS = (
@@ -108,7 +108,7 @@ def validate(
     # Duplicates inside the batch: the first of each (datastream, time) wins.
     idx = np.flatnonzero(ok)
     if len(idx) > 1:
-        order = idx[np.lexsort((idx, t[idx], ds[idx]))]
+        order = idx[order_by_stream_time(ds[idx], t[idx])]  # stable: the first of equal keys stays first
         same = (ds[order][1:] == ds[order][:-1]) & (t[order][1:] == t[order][:-1])
         if same.any():
             first = order.copy()

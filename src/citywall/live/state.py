@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from citywall.ingest.batch import NO_TIME
+from citywall.ingest.batch import NO_TIME, order_by_stream_time
 from citywall.observations.registry import Registry
 
 # A datastream is stale when its newest value is older than this many reporting intervals.
@@ -44,7 +44,7 @@ class LiveState:
         """Take accepted rows; return the datastream ids whose newest value changed."""
         if len(ds) == 0:
             return np.empty(0, dtype=np.int64)
-        order = np.lexsort((t, ds))
+        order = order_by_stream_time(ds, t)
         ds_s, t_s, v_s = ds[order], t[order], v[order]
         last = np.flatnonzero(np.append(ds_s[1:] != ds_s[:-1], True))
         ids, times, values = ds_s[last], t_s[last], v_s[last]

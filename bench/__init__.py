@@ -1,0 +1,1 @@
+"""citywall performance benchmarks: `python -m bench all` (see bench/README.md)."""

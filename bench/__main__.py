@@ -1,0 +1,146 @@
+"""Run the citywall benchmarks.
+
+    .venv/bin/python -m bench all [--quick]          every benchmark, then the summary
+    .venv/bin/python -m bench ingest [--quick]       1a. in-process pipeline vs DuckDB Arrow append
+    .venv/bin/python -m bench http-ingest [--quick]  1b. POST /api/observations vs bare uvicorn + msgspec
+    .venv/bin/python -m bench latency [--quick]      2.  ingest-to-WebSocket-client latency vs WS echo
+    .venv/bin/python -m bench snapshot [--quick]     3a. GET /api/snapshot under ingest vs GET /api/health
+    .venv/bin/python -m bench history [--quick]      3b. 30-day minute history of one gu vs count(*)
+    .venv/bin/python -m bench memory                 4.  server VmHWM from the results of the runs above
+    .venv/bin/python -m bench summary                the targets table from bench/results/*.json
+
+Each benchmark prints a table and writes bench/results/<name>.json. `all` runs each one in
+its own process (so its memory and imports start clean), with a time limit, after waiting
+(at most --wait-quiet seconds) for the rest of the machine to go quiet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+from bench import common
+
+BENCHES = {
+    "ingest": "bench.ingest",
+    "http-ingest": "bench.http_ingest",
+    "latency": "bench.latency",
+    "snapshot": "bench.snapshot",
+    "history": "bench.history",
+}
+RESULT_FILES = {"ingest": "ingest", "http-ingest": "http_ingest", "latency": "latency", "snapshot": "snapshot", "history": "history"}
+TIME_LIMIT_S = {"ingest": 400, "http-ingest": 400, "latency": 300, "snapshot": 300, "history": 600}
+GIB = 1024.0
+
+
+def load(name: str) -> dict[str, Any] | None:
+    path = common.RESULTS / f"{RESULT_FILES.get(name, name)}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def memory_rows() -> list[list[Any]]:
+    rows = []
+    for name, key, what in (
+        ("http-ingest", "server_vmhwm_mib", "server, HTTP ingest at full speed"),
+        ("latency", "server_vmhwm_mib", "server, 10k obs/s + 50 WebSocket clients"),
+        ("snapshot", "server_vmhwm_mib", "server, snapshots under 10k obs/s"),
+        ("history", "server_vmhwm_mib", "server opened on the 55M-row store, history queries"),
+        ("ingest", "vmhwm_after_pipeline_mib", "in-process ingest (bench process incl. its test data)"),
+    ):
+        r = load(name)
+        if r and r.get(key) is not None:
+            rows.append([what, r[key], "< 1,024", r[key] < GIB])
+    return rows
+
+
+def memory() -> dict[str, Any]:
+    rows = memory_rows()
+    print(common.table("4. peak memory (VmHWM from /proc/PID/status)", ["process", "VmHWM MiB", "target MiB", "met"], rows))
+    return {"rows": rows}
+
+
+def summary() -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    if r := load("ingest"):
+        p, b = r["pipeline"], r["baseline"]
+        rows.append(["1a in-process ingest", f"{p['rows_per_s']:,} rows/s", f"{b['rows_per_s']:,} rows/s (DuckDB Arrow append)", r["ratio"],
+                     ">= 100,000 rows/s and >= 0.5", r["targets"]["rows_per_s>=100k"] and r["targets"]["ratio>=0.5"]])
+    if r := load("http-ingest"):
+        rows.append(["1b HTTP ingest", f"{r['citywall']['rows_per_s']:,} rows/s", f"{r['baseline_http_json_floor']['rows_per_s']:,} rows/s (uvicorn+msgspec)",
+                     r["ratio"], "(no target; 100k/s if read as 1)", r["citywall"]["rows_per_s"] >= 100_000])
+    if r := load("latency"):
+        lat = r["latency_ms"]
+        rows.append(["2 ingest-to-client p99", f"{lat['p99']} ms (p50 {lat['p50']})", f"{r['baseline_echo']['rtt_ms']['p99']} ms (WS echo RTT p99)",
+                     r["ratio_p99_to_echo_p99"], "p99 <= 100 ms", r["targets"]["p99<=100ms"]])
+    if r := load("snapshot"):
+        rows.append(["3a GET /api/snapshot p99", f"{r['snapshot']['ms']['p99']} ms", f"{r['baseline_floor_same_bytes']['ms']['p99']} ms (bare uvicorn, same bytes)",
+                     r["ratio_p99"], "p99 <= 20 ms", r["targets"]["p99<=20ms"]])
+    if r := load("history"):
+        h, ip = r["http"]["ms"], r["in_process"]
+        rows.append(["3b history, 1 gu, 30 d, minute", f"{h['p95']} ms p95 HTTP ({ip['history_ms']['p95']} in-process)",
+                     f"{ip['baseline_count_ms']['p95']} ms (count(*) of range)", r["ratio_p50_to_count"], "<= 200 ms", r["targets"]["http_p95<=200ms"]])
+    mem = memory_rows()
+    if mem:
+        worst = max(m[1] for m in mem[:-1]) if len(mem) > 1 else mem[0][1]
+        rows.append(["4 server peak memory", f"{worst} MiB (max over runs)", "", "", "< 1 GiB", worst < GIB])
+    return rows
+
+
+def print_summary() -> None:
+    rows = summary()
+    print(common.table("citywall benchmark summary (bench/results/*.json)", ["benchmark", "measured", "baseline", "ratio", "target", "met"], rows))
+    memory()
+
+
+def run_all(quick: bool, wait_quiet: float, only: list[str] | None) -> int:
+    names = only or list(BENCHES)
+    t0 = time.monotonic()
+    failures = []
+    for name in names:
+        quiet = common.wait_quiet(wait_quiet) if wait_quiet > 0 else {}
+        if quiet:
+            print(f"\n[{name}] rest of the machine: {quiet['other_cores_at_start']} cores busy (waited {quiet['waited_s']} s)", flush=True)
+        cmd = [sys.executable, "-m", BENCHES[name], *(["--quick"] if quick else [])]
+        try:
+            rc = subprocess.run(cmd, cwd=common.ROOT, timeout=TIME_LIMIT_S[name]).returncode
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+        if rc != 0:
+            failures.append((name, rc))
+            print(f"[{name}] FAILED ({rc})", flush=True)
+    print_summary()
+    common.RESULTS.mkdir(parents=True, exist_ok=True)
+    (common.RESULTS / "summary.json").write_text(json.dumps(
+        {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "quick": quick, "seconds": round(time.monotonic() - t0), "machine": common.machine(),
+         "rows": summary(), "memory": memory_rows(), "failures": failures}, indent=2, default=str))
+    print(f"\nall done in {time.monotonic() - t0:.0f} s" + (f"; failed: {failures}" if failures else ""))
+    return 1 if failures else 0
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] in BENCHES:
+        import importlib
+
+        importlib.import_module(BENCHES[sys.argv[1]]).main(sys.argv[2:])
+        return 0
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", choices=["all", "memory", "summary", *BENCHES])
+    ap.add_argument("--quick", action="store_true", help="smaller, shorter runs (a smoke test, not the record)")
+    ap.add_argument("--only", nargs="*", choices=list(BENCHES), help="with all: run only these")
+    ap.add_argument("--wait-quiet", type=float, default=30.0, help="with all: wait up to this long for other load to stop before each benchmark")
+    args = ap.parse_args()
+    if args.command == "all":
+        return run_all(args.quick, args.wait_quiet, args.only)
+    if args.command == "memory":
+        memory()
+        return 0
+    print_summary()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

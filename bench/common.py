@@ -6,6 +6,8 @@ deadline, and server processes are stopped (SIGINT, then SIGKILL) by the pid we 
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -296,10 +298,32 @@ def http_json(method: str, url: str, body: Any = None, timeout: float = 120.0) -
         return msgspec.json.decode(r.read())
 
 
-def register_http(server: Server, things: list[dict[str, Any]]) -> dict[str, int]:
-    """Register things through POST /api/things; return datastream key -> id."""
-    out = http_json("POST", f"{server.base}/api/things", things)
-    return out["datastreams"]
+def register_sdot(server: Server, tmp: Path) -> Path:
+    """Register the S-DoT-scale sensors through POST /api/things, as an integrator would; write
+    their datastream ids and quantities, in id order, to tmp/streams.json for the producer."""
+    ds_map: dict[str, int] = http_json("POST", f"{server.base}/api/things", sdot_things())["datastreams"]
+    keys = sorted(ds_map, key=ds_map.__getitem__)
+    path = tmp / "streams.json"
+    path.write_text(json.dumps({"ids": [ds_map[k] for k in keys], "quantities": [k.rsplit(":", 1)[1] for k in keys]}))
+    return path
+
+
+def add_run_options(ap: argparse.ArgumentParser, name: str, quick_s: float, full_s: float) -> None:
+    """Options every benchmark against a live server shares."""
+    ap.add_argument("--quick", action="store_true", help=f"{quick_s:g} s measured instead of {full_s:g}")
+    ap.add_argument("--duration", type=float, default=None, help=f"seconds measured (default {full_s:g}; quick {quick_s:g})")
+    ap.add_argument("--profile", action="store_true", help=f"py-spy the server during the run (bench/results/profile-{name}.txt)")
+
+
+def run_async(main: Any) -> Any:
+    """asyncio.run on uvloop when it is installed, as the server runs."""
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    return asyncio.run(main)
 
 
 def run_child(args: list[str], timeout: float, log: Path | None = None) -> subprocess.CompletedProcess:

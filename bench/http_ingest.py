@@ -14,17 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 from bench import common
-
-
-def write_streams(ds_map: dict[str, int], path: Path) -> Path:
-    keys = sorted(ds_map, key=ds_map.get)  # type: ignore[arg-type]
-    path.write_text(json.dumps({"ids": [ds_map[k] for k in keys], "quantities": [k.rsplit(":", 1)[1] for k in keys]}))
-    return path
 
 
 def produce(port: int, streams: Path, args: argparse.Namespace, rows: int, duration: float, tmp: Path, name: str) -> dict[str, Any]:
@@ -38,12 +31,10 @@ def produce(port: int, streams: Path, args: argparse.Namespace, rows: int, durat
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(prog="bench http-ingest")
-    ap.add_argument("--quick", action="store_true")
+    common.add_run_options(ap, "http_ingest", 15, 40)
     ap.add_argument("--rows", type=int, default=None, help="rows to send (default 2,000,000; quick 300,000)")
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--conns", type=int, default=4)
-    ap.add_argument("--duration", type=float, default=None, help="stop sending after this many seconds (default 40; quick 15)")
-    ap.add_argument("--profile", action="store_true", help="py-spy the server while it ingests (bench/results/profile-http_ingest.txt)")
     args = ap.parse_args(argv)
     rows = args.rows or (300_000 if args.quick else 2_000_000)
     duration = args.duration or (15.0 if args.quick else 40.0)
@@ -51,8 +42,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with common.tempdir("http-ingest") as tmp:
         server = common.Server(tmp / "citywall.duckdb", tmp / "server.log").start()
         try:
-            ds_map = common.register_http(server, common.sdot_things())
-            streams = write_streams(ds_map, tmp / "streams.json")
+            streams = common.register_sdot(server, tmp)
             cpu0 = common.cpu_seconds(server.pid)
             with common.LoadMonitor() as load_cw, common.ServerProfile(server.pid, "http_ingest", args.profile) as prof:
                 cw = produce(server.port, streams, args, rows, duration, tmp, "citywall")

@@ -20,19 +20,16 @@ from typing import Any
 import numpy as np
 
 from bench import common
-from bench.http_ingest import write_streams
 
 TARGET_P99_MS = 100.0
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(prog="bench latency")
-    ap.add_argument("--quick", action="store_true", help="15 s measured instead of 40")
+    common.add_run_options(ap, "latency", 15, 40)
     ap.add_argument("--rate", type=float, default=10_000)
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--clients", type=int, default=50)
-    ap.add_argument("--duration", type=float, default=None)
-    ap.add_argument("--profile", action="store_true", help="py-spy the server during the run (bench/results/profile-latency.txt)")
     ap.add_argument("--warmup", type=float, default=3.0)
     args = ap.parse_args(argv)
     duration = args.duration or (15.0 if args.quick else 40.0)
@@ -40,8 +37,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with common.tempdir("latency") as tmp:
         server = common.Server(tmp / "citywall.duckdb", tmp / "server.log").start()
         try:
-            ds_map = common.register_http(server, common.sdot_things())
-            streams = write_streams(ds_map, tmp / "streams.json")
+            streams = common.register_sdot(server, tmp)
             ready = tmp / "clients.ready"
             clients_out = tmp / "clients.npz"
             clients = common.start_child(["bench.wsclients", "--url", f"ws://127.0.0.1:{server.port}/api/live", "--clients", str(args.clients),

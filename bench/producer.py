@@ -209,13 +209,7 @@ def main() -> None:
     ap.add_argument("--path", default="/api/observations")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
-    result = asyncio.run(saturate(args) if args.mode == "saturate" else paced(args))
+    result = common.run_async(saturate(args) if args.mode == "saturate" else paced(args))
     args.out.write_text(json.dumps(result))
 
 

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from bench import common
-from bench.http_ingest import write_streams
 from bench.httpclient import HttpConn
 
 TARGET_P99_MS = 20.0
@@ -92,11 +91,9 @@ async def prime(port: int, ids: list[int], quantities: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(prog="bench snapshot")
-    ap.add_argument("--quick", action="store_true", help="10 s measured instead of 30")
+    common.add_run_options(ap, "snapshot", 10, 30)
     ap.add_argument("--rate", type=float, default=10_000, help="observations/s ingested meanwhile")
     ap.add_argument("--snapshot-rate", type=float, default=20.0, help="snapshot (and health) requests/s")
-    ap.add_argument("--duration", type=float, default=None)
-    ap.add_argument("--profile", action="store_true", help="py-spy the server during the run (bench/results/profile-snapshot.txt)")
     ap.add_argument("--warmup", type=float, default=3.0)
     args = ap.parse_args(argv)
     duration = args.duration or (10.0 if args.quick else 30.0)
@@ -105,8 +102,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         server = common.Server(tmp / "citywall.duckdb", tmp / "server.log").start()
         floor = None
         try:
-            ds_map = common.register_http(server, common.sdot_things())
-            streams = write_streams(ds_map, tmp / "streams.json")
+            streams = common.register_sdot(server, tmp)
             s = json.loads(streams.read_text())
             asyncio.run(prime(server.port, s["ids"], s["quantities"]))
             prod_out = tmp / "producer.json"

@@ -20,6 +20,8 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
+from bench import common
+
 
 class Columns(msgspec.Struct):
     t: list[int] = []
@@ -100,13 +102,7 @@ def main() -> None:
     ap.add_argument("--ready", type=Path, required=True, help="written when every client has its snapshot")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
-    asyncio.run(run(args))
+    common.run_async(run(args))
 
 
 if __name__ == "__main__":

@@ -338,26 +338,20 @@ class EmbeddedStore:
         cur = self.con.cursor()
         try:
             cur.execute("SET TimeZone = 'UTC'")
-            first = cur.execute(
-                "SELECT epoch_us(min(phenomenon_time)) FROM observations WHERE phenomenon_time >= make_timestamptz(?)", [done_days]
-            ).fetchone()[0]  # type: ignore[index]
-            if first is None:
-                return None
-            day = int(first) - int(first) % DAY_US
-            if day + DAY_US <= until_us:
-                rows = self._rewrite_sorted(cur, day, day + DAY_US, {"compacted_until_us": day + DAY_US,
-                                                                     "compacted_hours_until_us": max(done_hours, day + DAY_US)})
-                return {"from_us": day, "to_us": day + DAY_US, "rows": rows}
-            first = cur.execute(
-                "SELECT epoch_us(min(phenomenon_time)) FROM observations WHERE phenomenon_time >= make_timestamptz(?)", [done_hours]
-            ).fetchone()[0]  # type: ignore[index]
-            if first is None:
-                return None
-            hour = int(first) - int(first) % HOUR_US
-            if hour + HOUR_US > until_us:
-                return None
-            rows = self._rewrite_sorted(cur, hour, hour + HOUR_US, {"compacted_hours_until_us": hour + HOUR_US})
-            return {"from_us": hour, "to_us": hour + HOUR_US, "rows": rows}
+            for span, done in ((DAY_US, done_days), (HOUR_US, done_hours)):
+                first = cur.execute(
+                    "SELECT epoch_us(min(phenomenon_time)) FROM observations WHERE phenomenon_time >= make_timestamptz(?)", [done]
+                ).fetchone()[0]  # type: ignore[index]
+                if first is None:
+                    return None
+                lo = int(first) - int(first) % span
+                if lo + span > until_us:
+                    continue
+                marks = {"compacted_hours_until_us": max(done_hours, lo + span)}
+                if span == DAY_US:
+                    marks["compacted_until_us"] = lo + span
+                return {"from_us": lo, "to_us": lo + span, "rows": self._rewrite_sorted(cur, lo, lo + span, marks)}
+            return None
         finally:
             cur.close()
 

@@ -69,7 +69,12 @@ class Write:
 
 
 class EmbeddedStore:
-    def __init__(self, path: str | Path, *, memory_limit: str = "1GB") -> None:
+    # DuckDB's own memory (buffer cache, sorts, aggregates); beyond it DuckDB spills to disk.
+    # With the Python side's 200 MiB or so, this keeps the server under 1 GiB even while it
+    # compacts a day of S-DoT-scale data (measured: docs/benchmarks.md).
+    MEMORY_LIMIT = "768MB"
+
+    def __init__(self, path: str | Path, *, memory_limit: str = MEMORY_LIMIT) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -303,8 +308,9 @@ class EmbeddedStore:
             for h in redo:
                 con.execute("DELETE FROM observations_hourly WHERE hour = make_timestamptz(?)", [h])
             ranges = [(h, h + HOUR_US) for h in redo]
-            if until_us > watermark:
-                ranges.append((watermark, until_us))
+            # At most a day per statement: after a long stop (or on an imported store) the backlog
+            # is rolled up without holding every (datastream, hour) group in memory at once.
+            ranges += [(lo, min(lo + DAY_US, until_us)) for lo in range(watermark, until_us, DAY_US)]
             for lo, hi in ranges:
                 con.execute(
                     "INSERT INTO observations_hourly SELECT datastream_id, time_bucket(INTERVAL '1 hour', phenomenon_time), "
@@ -365,12 +371,16 @@ class EmbeddedStore:
         window = "phenomenon_time >= make_timestamptz(?) AND phenomenon_time < make_timestamptz(?)"
         cur.execute("BEGIN")
         try:
-            cur.execute(f"CREATE TEMP TABLE compact_range AS SELECT * FROM observations WHERE {window}", [lo, hi])
-            cur.execute(f"DELETE FROM observations WHERE {window}", [lo, hi])
+            # Copy sorted, then delete the originals: the rows this transaction inserts are not
+            # numbered after every stored row until it commits, so `rowid < before` keeps them. No
+            # temporary copy of the range is held in memory.
+            before = cur.execute("SELECT coalesce(max(rowid), -1) + 1 FROM observations").fetchone()[0]  # type: ignore[index]
             rows = cur.execute(
-                "INSERT INTO observations SELECT * FROM compact_range ORDER BY datastream_id, phenomenon_time"
+                f"INSERT INTO observations SELECT * FROM observations WHERE {window} ORDER BY datastream_id, phenomenon_time", [lo, hi]
             ).fetchone()[0]  # type: ignore[index]
-            cur.execute("DROP TABLE compact_range")
+            deleted = cur.execute(f"DELETE FROM observations WHERE {window} AND rowid < ?", [lo, hi, before]).fetchone()[0]  # type: ignore[index]
+            if deleted != rows:
+                raise RuntimeError(f"compaction of {lo}..{hi} copied {rows} rows but would delete {deleted}; nothing changed")
             for key, value in marks.items():
                 cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, str(value)])
             cur.execute("COMMIT")

@@ -104,6 +104,24 @@ def plausible_values(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray) -
 
 
 # -- numbers ------------------------------------------------------------------------------
+def city_rows(ds_ids: np.ndarray, quantity_of: list[str], n_rows: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`n_rows` observations in the order a city sends them: every datastream reports once per
+    tick (1 s apart, with a fixed per-sensor offset inside the tick), ticks ending now."""
+    rng = np.random.default_rng(seed)
+    d = len(ds_ids)
+    ticks = -(-n_rows // d)
+    r = np.arange(n_rows, dtype=np.int64)
+    col, tick = r % d, r // d
+    now_us = int(time.time() * 1e6)
+    t0 = now_us - (ticks + 5) * 1_000_000
+    offset = rng.integers(0, 1_000_000, d)
+    ds = ds_ids[col].astype(np.int64)
+    t = t0 + tick * 1_000_000 + offset[col]
+    lo, hi = value_bounds(quantity_of)
+    v = plausible_values(rng, lo[col], hi[col])
+    return ds, t, v
+
+
 def pct(values: Any, qs: tuple[float, ...] = (50, 95, 99)) -> dict[str, float | None]:
     a = np.asarray(values, dtype=np.float64)
     if a.size == 0:

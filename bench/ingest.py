@@ -28,24 +28,6 @@ TARGET_ROWS_S = 100_000
 TARGET_RATIO = 0.5
 
 
-def make_rows(ds_ids: np.ndarray, quantity_of: list[str], n_rows: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`n_rows` observations in the order a city sends them: every datastream reports once per
-    tick (1 s apart, with a fixed per-sensor offset inside the tick), ticks ending now."""
-    rng = np.random.default_rng(seed)
-    d = len(ds_ids)
-    ticks = -(-n_rows // d)
-    r = np.arange(n_rows, dtype=np.int64)
-    col, tick = r % d, r // d
-    now_us = int(time.time() * 1e6)
-    t0 = now_us - (ticks + 5) * 1_000_000
-    offset = rng.integers(0, 1_000_000, d)
-    ds = ds_ids[col].astype(np.int64)
-    t = t0 + tick * 1_000_000 + offset[col]
-    lo, hi = common.value_bounds(quantity_of)
-    v = common.plausible_values(rng, lo[col], hi[col])
-    return ds, t, v
-
-
 def arrow_batches(ds: np.ndarray, t: np.ndarray, v: np.ndarray, batch: int) -> list:
     import pyarrow as pa
 
@@ -95,7 +77,7 @@ async def pipeline_run(db: Path, n_rows: int, batch: int, in_flight: int, time_c
         _, new_ds = await platform.register(common.thing_structs(common.sdot_things()))
         register_s = time.perf_counter() - t_reg
         ds_ids = np.array([d.id for d in new_ds], dtype=np.int64)
-        ds, t, v = make_rows(ds_ids, [d.quantity for d in new_ds], n_rows)
+        ds, t, v = common.city_rows(ds_ids, [d.quantity for d in new_ds], n_rows)
         batches = [ObservationBatch(ds=ds[s:s + batch], t_us=t[s:s + batch], value=v[s:s + batch], source="bench")
                    for s in range(0, n_rows, batch)]
 

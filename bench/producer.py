@@ -49,23 +49,15 @@ def load_streams(path: Path) -> tuple[np.ndarray, list[str]]:
 
 def encode_bodies(ids: np.ndarray, quantities: list[str], n_rows: int, batch: int, seed: int = 11) -> list[bytes]:
     """Bodies in city order (every datastream once per 1-s tick, ticks ending now)."""
-    rng = np.random.default_rng(seed)
-    d = len(ids)
-    ticks = -(-n_rows // d)
-    lo, hi = common.value_bounds(quantities)
-    offset = rng.integers(0, 1_000_000, d)
-    t0 = int(time.time() * 1e6) - (ticks + 5) * 1_000_000
-    bodies = []
+    ds, t, v = common.city_rows(ids, quantities, n_rows, seed)
+    v = np.round(v, 3)
+    v[np.isin(v, common.SDOT_SENTINELS)] += 0.5  # rounding must not make a sentinel
     enc = msgspec.json.Encoder()
-    for s in range(0, n_rows, batch):
-        r = np.arange(s, min(s + batch, n_rows))
-        col, tick = r % d, r // d
-        t = t0 + tick * 1_000_000 + offset[col]
-        v = np.round(common.plausible_values(rng, lo[col], hi[col]), 3)
-        v[np.isin(v, common.SDOT_SENTINELS)] += 0.5
-        rows = [Obs(int(i), datetime.fromtimestamp(tt / 1e6, timezone.utc), float(x)) for i, tt, x in zip(ids[col].tolist(), t.tolist(), v.tolist())]
-        bodies.append(enc.encode(rows))
-    return bodies
+    return [
+        enc.encode([Obs(i, datetime.fromtimestamp(tt / 1e6, timezone.utc), x) for i, tt, x in
+                    zip(ds[s:s + batch].tolist(), t[s:s + batch].tolist(), v[s:s + batch].tolist())])
+        for s in range(0, n_rows, batch)
+    ]
 
 
 async def saturate(args: argparse.Namespace) -> dict:

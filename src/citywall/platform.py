@@ -102,7 +102,7 @@ class Platform:
             await self.compact(done["watermark_us"])
 
     async def compact(self, until_us: int) -> int:
-        """Sort raw days and hours before `until_us` by place (EmbeddedStore.compact), one at a time
+        """Sort raw days and hours before `until_us` by datastream (EmbeddedStore.compact), one at a time
         beside the writer; return how many were done. A failure is logged and retried next round."""
         done_n = 0
         while True:

@@ -63,7 +63,6 @@ class Registry:
         grow("ds_interval", np.inf, np.float64)
         self.capacity = capacity
 
-
     # -- registration -------------------------------------------------------------------
     def plan(self, things: Sequence[ThingIn]) -> tuple[list[Thing], list[Datastream]]:
         """New Things and Datastreams for `things`, with ids; known keys are reused, not duplicated."""

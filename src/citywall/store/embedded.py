@@ -363,7 +363,7 @@ class EmbeddedStore:
 
     @staticmethod
     def _rewrite_sorted(cur: duckdb.DuckDBPyConnection, lo: int, hi: int, marks: dict[str, int]) -> int:
-        """Delete and re-insert [lo, hi) sorted by datastream, in one transaction, on a cursor of its own.
+        """Rewrite [lo, hi) sorted by datastream, in one transaction, on a cursor of its own.
 
         Runs beside the writer: readers see the range either before or after, and rows the
         writer commits meanwhile (late data) are outside this transaction's view and stay.

@@ -18,11 +18,13 @@ def _up(args: argparse.Namespace) -> int:
     from citywall.platform import Platform
 
     settings = Settings(host=args.host, port=args.port, db=args.db, feed=args.feed, speed=args.speed, seed=args.seed,
-                        city=args.city, raw_retention_days=args.raw_retention_days, feed_options=dict(args.feed_option))
+                        city=args.city, raw_retention_days=args.raw_retention_days, feed_options=dict(args.feed_option),
+                        indicators=args.indicators)
     platform = Platform(settings)
     print(f"citywall {__version__}: {platform.city.name_en} ({len(platform.city.districts)} districts, {len(platform.city.dongs)} dongs), "
           f"store {settings.db}, feed {settings.feed}{' (SIMULATED data)' if platform.simulated else ''}, speed x{settings.speed:g}")
-    print(f"API docs: http://{settings.host}:{settings.port}/docs   live: ws://{settings.host}:{settings.port}/api/live", flush=True)
+    base = f"http://{settings.host}:{settings.port}"
+    print(f"the wall: {base}/   API docs: {base}/docs   live: ws://{settings.host}:{settings.port}/api/live", flush=True)
     uvicorn.run(create_app(platform), host=settings.host, port=settings.port, log_level=args.log_level, ws_max_queue=64)
     return 0
 
@@ -36,6 +38,27 @@ def _city(args: argparse.Namespace) -> int:
         dongs = sum(1 for d in city.dongs.values() if d.parent == gu.code)
         print(f"  {gu.code} {gu.name_ko:<6} {gu.name_en:<16} {gu.area_km2:7.2f} km²  {dongs:3d} dongs  region {city.region_of(gu.code)}")
     return 0
+
+
+def _kiosk(args: argparse.Namespace) -> int:
+    """Open the wall in a browser without any chrome (no tabs, bars or cursor), spanning the wall."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    browser = args.browser or next((b for b in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+                                    if shutil.which(b)), None)
+    if browser is None or not shutil.which(browser):
+        print("citywall kiosk: no Chromium or Chrome found; install one or give --browser PATH", file=sys.stderr)
+        return 2
+    width, height = (5760, 2160) if args.layout == "wall" else (1920, 1080)
+    url = f"{args.url.rstrip('/')}/?layout={args.layout}&kiosk=1&lang={args.lang}"
+    profile = tempfile.mkdtemp(prefix="citywall-kiosk-")
+    cmd = [browser, f"--app={url}", "--kiosk", "--start-fullscreen", "--window-position=0,0", f"--window-size={width},{height}",
+           "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--noerrdialogs", "--disable-session-crashed-bubble", "--disable-infobars", f"--user-data-dir={profile}"]
+    print(" ".join(cmd), flush=True)
+    return subprocess.call(cmd)
 
 
 def _option(text: str) -> tuple[str, object]:
@@ -64,8 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--seed", type=int, default=2017, help="simulator seed (same seed, same city)")
     up.add_argument("--city", default="seoul", help="built-in city name or a city YAML")
     up.add_argument("--raw-retention-days", type=float, default=30.0, help="keep raw rows this long; hourly rollups stay")
+    up.add_argument("--indicators", default=None, metavar="FILE",
+                    help="the city's indicators as CSV or YAML (default: the shipped example, shown as an example)")
     up.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     up.set_defaults(func=_up)
+
+    kiosk = sub.add_parser("kiosk", help="open the wall full screen in Chromium, without browser chrome")
+    kiosk.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="where citywall up serves")
+    kiosk.add_argument("--layout", default="wall", choices=["wall", "screen"], help="wall: 3x2 screens of 1920x1080; screen: one")
+    kiosk.add_argument("--lang", default="ko", choices=["ko", "en"])
+    kiosk.add_argument("--browser", default=None, help="browser executable (default: the first Chromium or Chrome on PATH)")
+    kiosk.set_defaults(func=_kiosk)
 
     city = sub.add_parser("city", help="print the city's districts and dongs")
     city.add_argument("--city", default="seoul")

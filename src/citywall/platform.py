@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from citywall.air.live import AirIndex
 from citywall.city import City, load_city
+from citywall.city.indicators import Indicators, load_indicators
 from citywall.clock import Clock
 from citywall.feeds import Feed, make_feed
 from citywall.ingest.batch import ObservationBatch
@@ -44,6 +46,7 @@ class Settings:
     raw_retention_days: float = 30.0
     hourly_retention_days: float | None = None  # keep hourly rollups for ever
     rollup_every_s: float = 300.0
+    indicators: str | None = None  # CSV or YAML of city indicators; None: the shipped example
     feed_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -62,6 +65,8 @@ class Platform:
         self.pipeline = Pipeline(self.store, self.registry, self.live, self.bus, self.clock, limits)
         self.hub = LiveHub(self)
         self.snapshots = SnapshotCache(self)
+        self.air = AirIndex(self)
+        self.indicators: Indicators = load_indicators(settings.indicators)
         self.feeds: list[Feed] = []
         if settings.feed != "none":
             self.feeds.append(make_feed(settings.feed, seed=settings.seed, **settings.feed_options))
@@ -74,6 +79,7 @@ class Platform:
         for feed in self.feeds:
             self._tasks.append(asyncio.create_task(self._run_feed(feed), name=f"feed-{feed.name}"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="citywall-rollup"))
+        self._tasks.append(asyncio.create_task(self._air_index(), name="citywall-air-index"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -100,6 +106,18 @@ class Platform:
                 log.exception("rollup failed")
                 continue
             await self.compact(done["watermark_us"])
+
+    async def _air_index(self) -> None:
+        """Recompute the CAI as platform hours pass (a minute of wall time, less at higher --speed)."""
+        period = min(60.0, max(5.0, 60.0 / self.clock.speed))
+        while True:
+            try:
+                latest = await asyncio.to_thread(self.air.refresh)
+            except Exception:
+                log.exception("air index failed; retrying next period")
+                latest = None
+            # Until the first index exists (a feed still starting), look again soon.
+            await asyncio.sleep(period if latest and latest["city"] else min(period, 5.0))
 
     async def compact(self, until_us: int) -> int:
         """Sort raw days and hours before `until_us` by datastream (EmbeddedStore.compact), one at a time

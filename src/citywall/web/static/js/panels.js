@@ -1,0 +1,201 @@
+// The wall's panels besides the map: live city status, city indicators, the event feed and the
+// selected area's detail. Each renders from the LiveCity mirror; none keeps data of its own.
+import { HistoryChart, sparkline } from "./charts.js";
+import { getLang, nameOf, t } from "./i18n.js";
+import { GRADE_COLORS, caiGrade, colorFor, fmt } from "./scales.js";
+
+const GRADE_KEYS = ["grade_good", "grade_moderate", "grade_unhealthy", "grade_very_unhealthy"];
+const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+
+export function ago(ms) {
+  if (ms == null) return "–";
+  const s = Math.max(0, ms / 1000);
+  return s < 90 ? `${Math.round(s)}${t("ago_s")}` : s < 5400 ? `${Math.round(s / 60)}${t("ago_m")}` : `${Math.round(s / 3600)}${t("ago_h")}`;
+}
+
+export function caiBadge(cai) {
+  if (!cai) return `<span class="cai none">–</span>`;
+  const g = caiGrade(cai.index);
+  return `<span class="cai" style="background:${GRADE_COLORS[g]}">${cai.index} ${t(GRADE_KEYS[g])}</span>`;
+}
+
+export class StatusPanel {
+  constructor(el, live, units) { this.el = el; this.live = live; this.units = units; }
+
+  render() {
+    const live = this.live;
+    const air = live.air?.city;
+    const weather = live.thingsOf("weather")[0];
+    const w = weather ? live.thingValues(weather) : {};
+    const wv = (q, digits) => (w[q] ? `${fmt(w[q].value, digits)}<small>${esc(this.units[q] ?? "")}</small>` : "–");
+    const kinds = Object.entries(live.freshness);
+    this.el.querySelector(".body").innerHTML = `
+      <div class="counters" title="${esc(t("no_incident_feed"))}">
+        ${["fires", "rescues", "ems", "disasters"].map((k) => `<div class="counter"><b>–</b><span>${t(k)}</span></div>`).join("")}
+        <div class="note">${t("no_incident_feed")}</div>
+      </div>
+      <div class="status-row">
+        <div class="cai-block">
+          <h3>${t("cai")}</h3>
+          <div class="cai-big" style="color:${air ? GRADE_COLORS[caiGrade(air.index)] : "inherit"}">${air ? air.index : "–"}</div>
+          <div>${air ? `${t(GRADE_KEYS[caiGrade(air.index)])} · ${t("deciding")} ${esc(air.pollutant.toUpperCase())}` : t("none")}</div>
+        </div>
+        <div class="weather-block">
+          <h3>${t("weather")}</h3>
+          <div class="wx"><span>${t("temperature")}</span><b>${wv("temperature", 1)}</b></div>
+          <div class="wx"><span>${t("humidity")}</span><b>${wv("humidity", 0)}</b></div>
+          <div class="wx"><span>${t("wind")}</span><b>${wv("wind_speed", 1)}</b></div>
+          <div class="wx"><span>${t("precipitation")}</span><b>${wv("precipitation", 1)}</b></div>
+        </div>
+      </div>
+      <h3>${t("freshness")}</h3>
+      <table class="fresh">${kinds.map(([kind, f]) => `
+        <tr class="${f.stale > 0.05 * f.datastreams ? "warn" : ""}"><td>${esc(kind)}</td>
+        <td><b>${f.fresh.toLocaleString()}</b>${t("of")}${f.datastreams.toLocaleString()}</td>
+        <td>${f.stale ? `${f.stale.toLocaleString()} ${t("stale_sources")}` : ""}</td><td>${ago(f.age_s == null ? null : f.age_s * 1000)}</td></tr>`).join("")}
+      </table>`;
+  }
+}
+
+export class IndicatorsPanel {
+  constructor(el) { this.el = el; this.data = null; }
+
+  async load() { this.data = await (await fetch("/api/indicators")).json(); this.render(); }
+
+  render() {
+    if (!this.data) return;
+    const lang = getLang();
+    const d = this.data;
+    this.el.querySelector(".badge-example").hidden = !d.example;
+    this.el.querySelector(".badge-example").title = t("example_long");
+    const rows = d.indicators.map((i) => {
+      const met = i.progress >= 1;
+      const pct = Math.round(Math.min(1, i.progress) * 100);
+      return `<tr><td class="name"><small class="theme">${esc(lang === "ko" ? i.theme_ko : i.theme_en)} · ${esc(i.period)}</small>
+        ${esc(lang === "ko" ? i.name_ko : i.name_en)}</td>
+        <td class="num"><b>${fmt(i.actual)}</b> <small>${esc(i.unit)}</small></td>
+        <td class="num">${fmt(i.target)}</td>
+        <td class="bar"><div class="progress ${met ? "met" : ""}"><i style="width:${pct}%"></i></div></td>
+        <td>${sparkline(i.trend, { width: 90, height: 24, color: met ? "#4ade80" : "#93c5fd" })}</td></tr>`;
+    }).join("");
+    this.el.querySelector(".body").innerHTML = `<table class="indicators"><thead><tr><th></th>
+      <th>${t("actual")}</th><th>${t("target")}</th><th></th><th>${t("trend")}</th></tr></thead><tbody>${rows}</tbody></table>`;
+  }
+}
+
+export class EventFeed {
+  constructor(el, timeZone) { this.el = el; this.items = []; this.fmt = new Intl.DateTimeFormat("ko-KR", { timeZone, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false }); }
+
+  add(kind, text, level = "info", time = Date.now()) {
+    this.items.unshift({ kind, text, level, time });
+    if (this.items.length > 60) this.items.length = 60;
+    this.render();
+  }
+
+  render() {
+    this.el.querySelector(".body").innerHTML = `<ol class="events">${this.items.map((e) => `
+      <li class="${e.level}"><time>${this.fmt.format(e.time)}</time><span class="kind">${esc(t(e.kind))}</span><span>${esc(typeof e.text === "function" ? e.text() : e.text)}</span></li>`).join("")}</ol>`;
+  }
+}
+
+// The selected area: the city, or a district with its stations and sensors, values and history.
+export class DetailPanel {
+  constructor(el, live, map, city, units) {
+    this.el = el; this.live = live; this.map = map; this.city = city; this.units = units;
+    this.gu = null; this.range = "24h"; this.sparks = new Map();
+    this.chart = new HistoryChart(el.querySelector(".chart"));
+    for (const b of el.querySelectorAll("[data-range]")) b.addEventListener("click", () => { this.range = b.dataset.range; this.loadHistory(); });
+  }
+
+  select(gu) { this.gu = gu; this.sparks.clear(); this.render(); this.loadHistory(); this.loadSparks(); }
+
+  // What the list shows for a district: its air station, weather, hotspots and the sensors
+  // reporting the selected quantity, each with its newest value.
+  listed() {
+    if (!this.gu) return [];
+    const things = this.live.thingsOf(null, this.gu).filter((th) => th.kind !== "road_link");
+    const order = { air_station: 0, weather: 1, hotspot: 2, sdot: 4 };
+    things.sort((a, b) => (order[a.kind] ?? 3) - (order[b.kind] ?? 3) || a.name.localeCompare(b.name));
+    return things.slice(0, 40);
+  }
+
+  primaryQuantity(th) {
+    const q = this.map.layerQuantity();
+    if (th.streams.has(q)) return q;
+    return { air_station: "pm25", hotspot: "congestion_level", weather: "temperature", sdot: "pm25", road_link: "road_speed" }[th.kind] ?? th.streams.keys().next().value;
+  }
+
+  render() {
+    const live = this.live;
+    const body = this.el.querySelector(".body");
+    const title = this.el.querySelector(".area-name");
+    const back = this.el.querySelector(".back");
+    back.hidden = !this.gu;
+    if (!this.gu) {
+      title.textContent = nameOf(this.city.name);
+      const air = live.air?.city;
+      body.innerHTML = `<div class="area-summary">${caiBadge(air)} <span>${t("city_avg")}</span></div>
+        <table class="regions">${this.city.regions.map((r) => `<tr><td>${esc(nameOf(r.name))}</td><td>${caiBadge(live.air?.region?.[r.code])}</td></tr>`).join("")}</table>`;
+      return;
+    }
+    const f = this.map.districts.features.find((x) => x.properties.code === this.gu);
+    title.textContent = getLang() === "ko" ? f.properties.name_ko : f.properties.name_en;
+    const agg = live.aggregates.gu?.[this.gu] ?? {};
+    const mean = (kind, q) => agg[kind]?.[q]?.mean;
+    const now = live.serverTime;
+    const rows = this.listed().map((th) => {
+      const q = this.primaryQuantity(th);
+      const id = th.streams.get(q);
+      const v = id != null ? live.value.get(id) : undefined;
+      const fresh = id != null && live.isFresh(id, now);
+      return `<tr data-thing="${th.id}" class="${fresh ? "" : "stale"}"><td class="kind-${th.kind}">●</td><td class="name">${esc(th.name)}${th.simulated ? ` <small class="sim">SIM</small>` : ""}</td>
+        <td class="q">${esc(q)}</td><td class="num"><b class="v" data-ds="${id}">${fmt(v)}</b> <small>${esc(this.units[q] ?? "")}</small></td>
+        <td class="spark-cell">${this.sparks.get(th.id) ?? ""}</td></tr>`;
+    }).join("");
+    body.innerHTML = `<div class="area-summary">${caiBadge(live.air?.gu?.[this.gu])}
+        <span>PM10 <b>${fmt(mean("air_station", "pm10"))}</b> · PM2.5 <b>${fmt(mean("air_station", "pm25"))}</b> µg/m³ ·
+        ${t("layer_road_speed")} <b>${fmt(mean("road_link", "road_speed"))}</b> km/h</span></div>
+      <h3>${t("things_here")}</h3><table class="things">${rows}</table>`;
+    for (const tr of body.querySelectorAll("tr[data-thing]")) tr.addEventListener("click", () => this.map.map.flyTo({ center: [live.things.get(+tr.dataset.thing).lon, live.things.get(+tr.dataset.thing).lat], zoom: 14 }));
+  }
+
+  // Cheap live update of the listed values, without rebuilding the panel.
+  update(changed) {
+    const now = this.live.serverTime;
+    for (const el of this.el.querySelectorAll("b.v[data-ds]")) {
+      const id = +el.dataset.ds;
+      if (changed && !changed.has(id)) continue;
+      const v = this.live.value.get(id);
+      const text = fmt(v);
+      if (el.textContent !== text) el.textContent = text;
+      el.closest("tr").classList.toggle("stale", !this.live.isFresh(id, now));
+    }
+  }
+
+  async loadSparks() {
+    const gu = this.gu;
+    if (!gu) return;
+    const end = this.live.serverTime || Date.now();
+    await Promise.all(this.listed().filter((th) => th.kind !== "sdot").slice(0, 12).map(async (th) => {
+      const id = th.streams.get(this.primaryQuantity(th));
+      if (id == null) return;
+      const h = await (await fetch(`/api/history?datastream=${id}&resolution=hour&start=${end - 86400000}&end=${end}`)).json();
+      this.sparks.set(th.id, sparkline(h.v ?? [], { width: 110, height: 26 }));
+    }));
+    if (this.gu === gu) this.render();
+  }
+
+  async loadHistory() {
+    const q = this.map.layerQuantity();
+    const quantity = q === "cai" || q === "fresh_share" ? "pm25" : q;
+    const kind = { road_speed: "road_link", congestion_level: "hotspot" }[quantity] ?? (this.map.layer === "sdot" ? "sdot" : "air_station");
+    const end = this.live.serverTime || Date.now();
+    const days = this.range === "7d" ? 7 : 1;
+    const place = this.gu ? `&gu=${this.gu}` : "";
+    const url = `/api/history?quantity=${quantity}&kind=${kind}${place}&resolution=${days > 1 ? "hour" : "minute"}&start=${end - days * 86400000}&end=${end}`;
+    const h = await (await fetch(url)).json();
+    for (const b of this.el.querySelectorAll("[data-range]")) b.classList.toggle("on", b.dataset.range === this.range);
+    this.chart.show({ title: `${quantity.toUpperCase()} · ${kind}`, unit: h.unit ?? "", timeZone: this.city.timezone,
+      series: [{ name: this.gu ? this.el.querySelector(".area-name").textContent : t("city_avg"), t: h.t ?? [], v: h.v ?? [] }] });
+  }
+}

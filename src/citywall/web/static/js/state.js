@@ -1,0 +1,138 @@
+// The page's mirror of the live city: the registry (who each datastream id is), the newest value
+// of every datastream, per-place aggregates, the CAI and feed freshness, kept current over the
+// /api/live WebSocket. It reconnects by itself and reports every change to its listeners.
+
+const json = async (url) => {
+  const r = await fetch(url, { cache: "no-store" });
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  return r.json();
+};
+
+export class LiveCity {
+  constructor() {
+    this.things = new Map(); // id -> {id, key, name, kind, lon, lat, gu, dong, simulated, streams: Map(quantity -> ds id)}
+    this.ds = new Map(); // ds id -> {thing, quantity, interval}
+    this.value = new Map(); // ds id -> value
+    this.time = new Map(); // ds id -> phenomenon time (ms)
+    this.aggregates = { city: {}, gu: {}, region: {} };
+    this.freshness = {};
+    this.feeds = {};
+    this.air = { gu: {}, stations: {}, city: null };
+    this.serverTime = 0;
+    this.connected = false;
+    this.lastMessageAt = 0;
+    this.listeners = { values: [], places: [], connection: [], registry: [] };
+    this.stats = { deltas: 0, lagSamples: [] }; // read by the browser tests and the wall benchmark
+    this._registryPending = null;
+  }
+
+  on(kind, fn) { this.listeners[kind].push(fn); }
+  _emit(kind, arg) { for (const fn of this.listeners[kind]) fn(arg); }
+
+  async loadRegistry() {
+    const r = await json("/api/registry");
+    const th = r.things;
+    for (let i = 0; i < th.id.length; i++) {
+      if (this.things.has(th.id[i])) continue;
+      this.things.set(th.id[i], { id: th.id[i], key: th.key[i], name: th.name[i], kind: th.kind[i], lon: th.lon[i], lat: th.lat[i],
+        gu: th.gu[i], dong: th.dong[i], simulated: th.simulated[i], streams: new Map() });
+    }
+    const d = r.datastreams;
+    const added = [];
+    for (let i = 0; i < d.id.length; i++) {
+      if (this.ds.has(d.id[i])) continue;
+      const thing = this.things.get(d.thing[i]);
+      this.ds.set(d.id[i], { id: d.id[i], thing, quantity: d.quantity[i], interval: d.interval_s[i] });
+      thing.streams.set(d.quantity[i], d.id[i]);
+      added.push(d.id[i]);
+    }
+    if (added.length) this._emit("registry", added);
+  }
+
+  // A delta may name a datastream registered after the page loaded: fetch the registry once.
+  _ensureKnown(ids) {
+    if (this._registryPending || ids.every((id) => this.ds.has(id))) return;
+    this._registryPending = this.loadRegistry().catch(() => {}).finally(() => { this._registryPending = null; });
+  }
+
+  connect() {
+    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/live`;
+    const ws = new WebSocket(url);
+    this.ws = ws;
+    ws.onmessage = (ev) => this._onMessage(JSON.parse(ev.data));
+    ws.onopen = () => { this._retry = 0; };
+    ws.onclose = () => {
+      if (this.connected) { this.connected = false; this._emit("connection", false); }
+      const wait = Math.min(5000, 250 * 2 ** (this._retry = (this._retry ?? 0) + 1));
+      setTimeout(() => this.connect(), wait);
+    };
+    ws.onerror = () => ws.close();
+  }
+
+  _onMessage(msg) {
+    const received = performance.now();
+    this.lastMessageAt = Date.now();
+    if (msg.type === "snapshot") {
+      this.value.clear(); this.time.clear();
+      this._applyValues(msg.datastreams);
+      this._applyPlaces(msg);
+      if (!this.connected) { this.connected = true; this._emit("connection", true); }
+      this._emit("values", msg.datastreams.ids);
+      this._emit("places", msg);
+    } else if (msg.type === "delta") {
+      this._applyValues(msg.datastreams);
+      this.stats.deltas += 1;
+      this._emit("values", msg.datastreams.ids);
+      this._recordLag(msg.datastreams, received);
+    } else if (msg.type === "aggregates") {
+      this._applyPlaces(msg);
+      this._emit("places", msg);
+    }
+  }
+
+  _applyValues({ ids, t, v }) {
+    for (let i = 0; i < ids.length; i++) { this.value.set(ids[i], v[i]); this.time.set(ids[i], t[i]); }
+    this._ensureKnown(ids);
+  }
+
+  _applyPlaces(msg) {
+    if (msg.time_ms) this.serverTime = msg.time_ms;
+    if (msg.aggregates) this.aggregates = msg.aggregates;
+    if (msg.freshness) this.freshness = msg.freshness;
+    if (msg.feeds) this.feeds = msg.feeds;
+    if (msg.air) this.air = msg.air;
+  }
+
+  // On-screen lag: from the newest phenomenon time in a delta to the frame that shows it. Only
+  // meaningful when the sender stamps observations with the time it sends them (the benchmark).
+  _recordLag({ t }, received) {
+    let newest = 0;
+    for (const x of t) if (x > newest) newest = x;
+    const wallNow = Date.now();
+    requestAnimationFrame(() => requestAnimationFrame(() => {
+      const painted = wallNow + (performance.now() - received);
+      const s = this.stats.lagSamples;
+      s.push(painted - newest);
+      if (s.length > 20000) s.splice(0, s.length - 20000);
+    }));
+  }
+
+  // Newest values of a thing: quantity -> {value, time}.
+  thingValues(thing) {
+    const out = {};
+    for (const [q, id] of thing.streams) if (this.value.has(id)) out[q] = { value: this.value.get(id), time: this.time.get(id), id };
+    return out;
+  }
+
+  isFresh(dsId, now) {
+    const d = this.ds.get(dsId);
+    const tm = this.time.get(dsId);
+    return d && tm != null && (now - tm) / 1000 <= 3 * d.interval;
+  }
+
+  thingsOf(kind, gu) {
+    const out = [];
+    for (const th of this.things.values()) if ((!kind || th.kind === kind) && (!gu || th.gu === gu)) out.push(th);
+    return out;
+  }
+}

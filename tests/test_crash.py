@@ -5,84 +5,21 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import duckdb
 import pytest
 
+from servers import Server
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
-ROOT = Path(__file__).resolve().parents[1]
-PYTHON = ROOT / ".venv" / "bin" / "python"
 WORKERS = 8
 ROWS_PER_BATCH = 5
 ROUNDS = 3
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, db: Path, log: Path) -> None:
-        self.db, self.log = db, log
-        self.proc: subprocess.Popen | None = None
-        self.port = 0
-
-    def start(self) -> None:
-        self.port = free_port()
-        python = str(PYTHON) if PYTHON.exists() else sys.executable
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [python, "-m", "citywall", "up", "--feed", "none", "--db", str(self.db), "--port", str(self.port), "--log-level", "warning"],
-                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log.read_text(errors='replace')[-3000:]}")
-            try:
-                status, _ = self.request("GET", "/api/health", timeout=2)
-                if status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("server did not become healthy within 60 s")
-
-    def request(self, method: str, path: str, body: bytes | None = None, timeout: float = 10) -> tuple[int, bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            conn.request(method, path, body=body, headers={"content-type": "application/json"})
-            r = conn.getresponse()
-            return r.status, r.read()
-        finally:
-            conn.close()
-
-    def kill9(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        """A clean shutdown (SIGINT, as Ctrl-C), falling back to SIGKILL."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGINT)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill9()
 
 
 def iso(us: int) -> str:

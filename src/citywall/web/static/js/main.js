@@ -8,7 +8,6 @@ import { SDOT_QUANTITIES, caiGrade, legend, unitLabel } from "./scales.js";
 import { LiveCity } from "./state.js";
 
 const params = new URLSearchParams(location.search);
-const TILE = { w: 1920, h: 1080 };
 
 function chooseLayout() {
   const asked = params.get("layout");
@@ -34,13 +33,10 @@ async function main() {
   units.cai = "";
 
   const map = new CityMap(document.getElementById("map"), city, districts, live);
-  if (layout === "wall") {
-    map.tiles = { xs: [TILE.w, 2 * TILE.w], ys: [TILE.h] };
-  }
   const status = new StatusPanel(document.getElementById("status"), live, units);
   const indicators = new IndicatorsPanel(document.getElementById("indicators"));
   const events = new EventFeed(document.getElementById("events"), city.timezone);
-  const detail = new DetailPanel(document.getElementById("detail"), live, map, city, units);
+  const detail = new DetailPanel(document.getElementById("detail"), document.getElementById("history"), live, map, city, quantities, units);
   indicators.load();
 
   // Layers, grouped by Seoul's monitoring domains; domains without a source say so.

@@ -76,7 +76,6 @@ export class CityMap {
       el.addEventListener("click", () => this.drill(f.properties.code));
       this.labels.set(f.properties.code, { el, marker: new maplibregl.Marker({ element: el }).setLngLat(f.properties.centroid).addTo(m), feature: f });
     }
-    m.on("moveend", () => this.avoidBezels());
     this.setLayer(this.layer);
     this.relabel();
   }
@@ -189,7 +188,11 @@ export class CityMap {
       const code = f.properties.code;
       m.setFeatureState({ source: "gu", id: code }, { color: colorFor(q, this.placeValue("gu", code)), dim: this.selectedGu != null && code !== this.selectedGu });
     }
-    if (this.dongs) for (const f of this.dongs.features) m.setFeatureState({ source: "dong", id: f.properties.code }, { color: colorFor(q, this.placeValue("dong", f.properties.code)) });
+    // A dong without its own value lets its district's colour show through.
+    if (this.dongs) for (const f of this.dongs.features) {
+      const v = this.placeValue("dong", f.properties.code);
+      m.setFeatureState({ source: "dong", id: f.properties.code }, { color: v == null ? "rgba(0,0,0,0)" : colorFor(q, v) });
+    }
     let things;
     if (changedIds) {
       const seen = new Set();
@@ -238,20 +241,6 @@ export class CityMap {
     this.map.fitBounds(this.city.bounds, { padding: 30, duration: 600 });
     this.repaint();
     for (const fn of this.handlers.gu) fn(null);
-  }
-
-  // On a video wall, move any label that straddles a screen edge fully onto one screen.
-  avoidBezels() {
-    const tiles = this.tiles;
-    if (!tiles) return;
-    for (const { el } of this.labels.values()) {
-      el.style.translate = "";
-      const r = el.getBoundingClientRect();
-      let dx = 0, dy = 0;
-      for (const x of tiles.xs) if (r.left < x && r.right > x) dx = x - r.left < r.right - x ? x - r.left + 4 : x - r.right - 4;
-      for (const y of tiles.ys) if (r.top < y && r.bottom > y) dy = y - r.top < r.bottom - y ? y - r.top + 4 : y - r.bottom - 4;
-      if (dx || dy) el.style.translate = `${dx}px ${dy}px`;
-    }
   }
 
   // Names of the districts drawn: what the browser tests count.

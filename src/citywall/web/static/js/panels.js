@@ -100,11 +100,11 @@ export class EventFeed {
 
 // The selected area: the city, or a district with its stations and sensors, values and history.
 export class DetailPanel {
-  constructor(el, live, map, city, units) {
-    this.el = el; this.live = live; this.map = map; this.city = city; this.units = units;
+  constructor(el, historyEl, live, map, city, quantities, units) {
+    this.el = el; this.historyEl = historyEl; this.live = live; this.map = map; this.city = city; this.quantities = quantities; this.units = units;
     this.gu = null; this.range = "24h"; this.sparks = new Map();
-    this.chart = new HistoryChart(el.querySelector(".chart"));
-    for (const b of el.querySelectorAll("[data-range]")) b.addEventListener("click", () => { this.range = b.dataset.range; this.loadHistory(); });
+    this.chart = new HistoryChart(historyEl.querySelector(".chart"));
+    for (const b of historyEl.querySelectorAll("[data-range]")) b.addEventListener("click", () => { this.range = b.dataset.range; this.loadHistory(); });
   }
 
   select(gu) { this.gu = gu; this.sparks.clear(); this.render(); this.loadHistory(); this.loadSparks(); }
@@ -149,7 +149,7 @@ export class DetailPanel {
       const v = id != null ? live.value.get(id) : undefined;
       const fresh = id != null && live.isFresh(id, now);
       return `<tr data-thing="${th.id}" class="${fresh ? "" : "stale"}"><td class="kind-${th.kind}">●</td><td class="name">${esc(th.name)}${th.simulated ? ` <small class="sim">SIM</small>` : ""}</td>
-        <td class="q">${esc(q)}</td><td class="num"><b class="v" data-ds="${id}">${fmt(v)}</b> <small>${esc(this.units[q] ?? "")}</small></td>
+        <td class="q">${esc(nameOf(this.quantities[q]?.name) || q)}</td><td class="num"><b class="v" data-ds="${id}">${fmt(v)}</b> <small>${esc(this.units[q] ?? "")}</small></td>
         <td class="spark-cell">${this.sparks.get(th.id) ?? ""}</td></tr>`;
     }).join("");
     body.innerHTML = `<div class="area-summary">${caiBadge(live.air?.gu?.[this.gu])}
@@ -194,8 +194,9 @@ export class DetailPanel {
     const place = this.gu ? `&gu=${this.gu}` : "";
     const url = `/api/history?quantity=${quantity}&kind=${kind}${place}&resolution=${days > 1 ? "hour" : "minute"}&start=${end - days * 86400000}&end=${end}`;
     const h = await (await fetch(url)).json();
-    for (const b of this.el.querySelectorAll("[data-range]")) b.classList.toggle("on", b.dataset.range === this.range);
-    this.chart.show({ title: `${quantity.toUpperCase()} · ${kind}`, unit: h.unit ?? "", timeZone: this.city.timezone,
+    for (const b of this.historyEl.querySelectorAll("[data-range]")) b.classList.toggle("on", b.dataset.range === this.range);
+    this.historyEl.querySelector(".chart-title").textContent = `${this.el.querySelector(".area-name").textContent} · ${nameOf(this.quantities[quantity]?.name) || quantity} (${kind})`;
+    this.chart.show({ title: "", unit: this.units[quantity] ?? h.unit ?? "", timeZone: this.city.timezone,
       series: [{ name: this.gu ? this.el.querySelector(".area-name").textContent : t("city_avg"), t: h.t ?? [], v: h.v ?? [] }] });
   }
 }

@@ -98,11 +98,9 @@ def test_sub_index_rejects_unknown_pollutants_and_bad_concentrations(pollutant, 
         sub_index(pollutant, conc)
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason="BUG: huge finite values overflow in _truncate")
 def test_huge_finite_concentration_is_capped_at_500():
-    """The docstring says values above the table are reported at 500. BUG: 1e306 ppm SO2 (x1000 in
-    _truncate is inf) raises OverflowError from math.floor instead. The pipeline's plausible ranges keep
-    such values out of the store today, so this only bites direct callers."""
+    """Values above the table are reported at 500, however large (1e306 x 1000 would overflow the
+    truncation: it was an OverflowError before the cap came first)."""
     assert sub_index("so2", 1e306) == 500
 
 

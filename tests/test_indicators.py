@@ -130,19 +130,14 @@ def test_yaml_without_an_indicators_list(tmp_path):
     assert "'indicators' list" in msg
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="BUG: YAML trend that is not a list/string raises TypeError")
 @pytest.mark.parametrize("trend", ["42", "[25, null, 20]"])
 def test_yaml_bad_trend(tmp_path, trend):
-    """A hand-edited YAML trend that is one number or has a blank entry should be an IndicatorError naming
-    the trend. BUG: `trend: 42` raises TypeError ('int' object is not iterable) and `trend: [25, null, 20]`
-    raises TypeError from float(None); _indicator only catches ValueError, so the platform fails at start
-    with a traceback instead of the indicators message."""
+    """A hand-edited YAML trend that is one number or has a blank entry is an IndicatorError naming the
+    trend, not a TypeError traceback at start."""
     text = YAML.replace("trend: [25, 22, 20]", f"trend: {trend}")
     assert "trend must be numbers" in load_error(write(tmp_path, "indicators.yaml", text))
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason="BUG: a YAML entry that is not a mapping raises AttributeError")
 def test_yaml_entry_not_a_mapping(tmp_path):
-    """BUG: `indicators: [pm25]` (a bare code instead of a mapping) raises AttributeError ('str' object has
-    no attribute 'get') from _indicator instead of an IndicatorError naming the row."""
+    """`indicators: [pm25]` (a bare code instead of a mapping) is an IndicatorError naming the row."""
     assert "row 1" in load_error(write(tmp_path, "indicators.yaml", "indicators: [pm25]\n"))

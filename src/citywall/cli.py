@@ -20,7 +20,11 @@ def _up(args: argparse.Namespace) -> int:
     settings = Settings(host=args.host, port=args.port, db=args.db, feed=args.feed, speed=args.speed, seed=args.seed,
                         city=args.city, raw_retention_days=args.raw_retention_days, feed_options=dict(args.feed_option),
                         indicators=args.indicators)
-    platform = Platform(settings)
+    try:
+        platform = Platform(settings)
+    except (ValueError, OSError) as exc:  # a bad setting or file (IndicatorError is a ValueError): say which
+        print(f"citywall up: {exc}", file=sys.stderr)
+        return 2
     print(f"citywall {__version__}: {platform.city.name_en} ({len(platform.city.districts)} districts, {len(platform.city.dongs)} dongs), "
           f"store {settings.db}, feed {settings.feed}{' (SIMULATED data)' if platform.simulated else ''}, speed x{settings.speed:g}")
     base = f"http://{settings.host}:{settings.port}"

@@ -71,6 +71,8 @@ def sub_index(pollutant: str, concentration: float) -> int:
     if concentration is None or not math.isfinite(concentration) or concentration < 0:
         raise ValueError(f"{pollutant} concentration must be a finite number >= 0, got {concentration!r}")
     decimals, bands = BREAKPOINTS[pollutant]
+    if concentration > bands[-1][1]:
+        return 500
     c = _truncate(concentration, decimals)
     for (bp_lo, bp_hi), (i_lo, i_hi) in zip(bands, INDEX_BANDS):
         if c <= bp_hi:

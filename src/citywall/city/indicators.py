@@ -63,7 +63,9 @@ def _number(row: dict[str, Any], key: str, where: str) -> float:
         raise IndicatorError(f"{where}: {key} must be a number, got {row.get(key)!r}") from None
 
 
-def _indicator(row: dict[str, Any], where: str) -> Indicator:
+def _indicator(row: Any, where: str) -> Indicator:
+    if not isinstance(row, dict):
+        raise IndicatorError(f"{where}: expected a mapping of {', '.join(COLUMNS)}, got {row!r}")
     missing = [c for c in COLUMNS if c != "trend" and row.get(c) in (None, "")]
     if missing:
         raise IndicatorError(f"{where}: missing {', '.join(missing)}")
@@ -75,7 +77,7 @@ def _indicator(row: dict[str, Any], where: str) -> Indicator:
         trend_raw = [x for x in trend_raw.split(";") if x.strip()]
     try:
         trend = [float(x) for x in trend_raw]
-    except ValueError:
+    except (TypeError, ValueError):
         raise IndicatorError(f"{where}: trend must be numbers separated by ';', got {row.get('trend')!r}") from None
     return Indicator(code=str(row["code"]), theme_ko=str(row["theme_ko"]), theme_en=str(row["theme_en"]),
                      name_ko=str(row["name_ko"]), name_en=str(row["name_en"]), unit=str(row["unit"]),

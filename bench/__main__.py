@@ -6,6 +6,7 @@
     .venv/bin/python -m bench latency [--quick]      2.  ingest-to-WebSocket-client latency vs WS echo
     .venv/bin/python -m bench snapshot [--quick]     3a. GET /api/snapshot under ingest vs GET /api/health
     .venv/bin/python -m bench history [--quick]      3b. 30-day minute history of one gu vs count(*)
+    .venv/bin/python -m bench wall [--quick]         5.  the wall page in Chromium: first paint, lag at 1,000 obs/s, heap over 30 min
     .venv/bin/python -m bench memory                 4.  server VmHWM from the results of the runs above
     .venv/bin/python -m bench summary                the targets table from bench/results/*.json
 
@@ -31,9 +32,10 @@ BENCHES = {
     "latency": "bench.latency",
     "snapshot": "bench.snapshot",
     "history": "bench.history",
+    "wall": "bench.wall",
 }
-RESULT_FILES = {"ingest": "ingest", "http-ingest": "http_ingest", "latency": "latency", "snapshot": "snapshot", "history": "history"}
-TIME_LIMIT_S = {"ingest": 400, "http-ingest": 400, "latency": 300, "snapshot": 300, "history": 600}
+RESULT_FILES = {"ingest": "ingest", "http-ingest": "http_ingest", "latency": "latency", "snapshot": "snapshot", "history": "history", "wall": "wall"}
+TIME_LIMIT_S = {"ingest": 400, "http-ingest": 400, "latency": 300, "snapshot": 300, "history": 600, "wall": 2400}
 GIB = 1024.0
 
 
@@ -86,6 +88,15 @@ def summary() -> list[list[Any]]:
         h, ip = r["http"]["ms"], r["in_process"]
         rows.append(["3b history, 1 gu, 30 d, minute", f"{h['p95']} ms p95 HTTP ({ip['history_ms']['p95']} in-process)",
                      f"{ip['baseline_count_ms']['p95']} ms (count(*) of range)", r["ratio_p50_to_count"], "<= 200 ms", r["targets"]["http_p95<=200ms"]])
+    if r := load("wall"):
+        lag, fp = r["lag_ms"], r["first_paint_ms"]["median"]
+        rows.append(["5a wall first meaningful paint", f"{fp:.0f} ms", f"{r['data_floor_ms']['median']:.0f} ms (fetching the same data)", r["paint_ratio"],
+                     "(no target)", True])
+        rows.append([f"5b wall on-screen lag at {r['rate']:g} obs/s", f"p99 {lag['p99']} ms (p50 {lag['p50']})", f"{r['bare_lag_ms']['p99']} ms (bare page p99)",
+                     r["lag_ratio_p99"], "p99 < 250 ms", r["targets"]["lag_p99_under_250ms"]])
+        m = r["memory"]
+        rows.append([f"5c wall JS heap over {r['duration_s'] / 60:.0f} min", f"{m['first_mib']:.1f} -> {m['last_mib']:.1f} MiB", "", f"{m['growth']:+.1%}",
+                     "flat (within 10%)", r["targets"]["memory_flat"]])
     mem = memory_rows()
     if mem:
         servers = [m[1] for m in mem if not m[0].startswith("in-process")] or [m[1] for m in mem]

@@ -1,6 +1,7 @@
 // The wall page: loads the city, mirrors the live picture, and wires the panels together.
 // Layout: ?layout=wall (3x2 screens of 1920x1080), screen (one 1920x1080), laptop; by default
-// chosen from the window size. ?kiosk=1 hides the cursor. ?lang=ko|en.
+// chosen from the window size. ?kiosk=1 hides the cursor. ?lang=ko|en. ?layer=cai|pm10|pm25|
+// road_speed|congestion|sdot|freshness and ?sdot=<quantity> pick what the map shows first.
 import { CityMap } from "./map.js";
 import { getLang, nameOf, onLang, setLang, t } from "./i18n.js";
 import { DetailPanel, EventFeed, IndicatorsPanel, StatusPanel } from "./panels.js";
@@ -33,6 +34,8 @@ async function main() {
   units.cai = "";
 
   const map = new CityMap(document.getElementById("map"), city, districts, live);
+  if (params.get("layer")) map.layer = params.get("layer");
+  if (params.get("sdot")) map.sdotQuantity = params.get("sdot");
   const status = new StatusPanel(document.getElementById("status"), live, units);
   const indicators = new IndicatorsPanel(document.getElementById("indicators"));
   const events = new EventFeed(document.getElementById("events"), city.timezone);
@@ -131,7 +134,7 @@ async function main() {
   await map.ready;
   renderLayerButtons(); renderLegend(); status.render(); detail.select(null);
   live.connect();
-  window.citywall = { live, map, detail, events, layout, ready: true };
+  window.citywall = { live, map, detail, events, layout, ready: true, readyAt: performance.now() };
   document.body.dataset.ready = "1";
 }
 

@@ -110,7 +110,7 @@ export class CityMap {
   }
 
   setLayer(layer, sdotQuantity) {
-    this.layer = layer;
+    this.layer = layer in SHOWS ? layer : "cai";
     if (sdotQuantity) this.sdotQuantity = sdotQuantity;
     if (!this.map.getLayer("gu-fill")) return;
     const shows = SHOWS[layer];
@@ -184,12 +184,13 @@ export class CityMap {
     if (!this.map.getSource("gu")) return;
     const m = this.map;
     const q = this.layerQuantity();
-    for (const f of this.districts.features) {
+    // Place colours follow the aggregates (once a second); a burst of values recolours only its things.
+    if (!changedIds) for (const f of this.districts.features) {
       const code = f.properties.code;
       m.setFeatureState({ source: "gu", id: code }, { color: colorFor(q, this.placeValue("gu", code)), dim: this.selectedGu != null && code !== this.selectedGu });
     }
     // A dong without its own value lets its district's colour show through.
-    if (this.dongs) for (const f of this.dongs.features) {
+    if (this.dongs && (!changedIds || this.layer === "sdot" || this.layer === "pm10" || this.layer === "pm25")) for (const f of this.dongs.features) {
       const v = this.placeValue("dong", f.properties.code);
       m.setFeatureState({ source: "dong", id: f.properties.code }, { color: v == null ? "rgba(0,0,0,0)" : colorFor(q, v) });
     }
@@ -201,8 +202,13 @@ export class CityMap {
     } else {
       things = this.live.things.values();
     }
-    for (const th of things) m.setFeatureState({ source: th.kind === "road_link" ? "roads" : "things", id: th.id }, { color: this.thingColor(th) });
-    this.relabel();
+    for (const th of things) {
+      const color = this.thingColor(th);
+      if (th.shown === color) continue; // unchanged colour: no state change, no map redraw
+      th.shown = color;
+      m.setFeatureState({ source: th.kind === "road_link" ? "roads" : "things", id: th.id }, { color });
+    }
+    if (!changedIds) this.relabel();
   }
 
   relabel() {

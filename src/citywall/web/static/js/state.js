@@ -76,7 +76,7 @@ export class LiveCity {
       this.value.clear(); this.time.clear();
       this._applyValues(msg.datastreams);
       this._applyPlaces(msg);
-      if (!this.connected) { this.connected = true; this._emit("connection", true); }
+      if (!this.connected) { this.connected = true; this.stats.firstSnapshotAt ??= performance.now(); this._emit("connection", true); }
       this._emit("values", msg.datastreams.ids);
       this._emit("places", msg);
     } else if (msg.type === "delta") {

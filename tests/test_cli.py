@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +50,21 @@ def test_feed_options_reach_the_feed() -> None:
     assert dict(args.feed_option) == {"episode": "yellow_dust", "sdot_count": 500}
     with pytest.raises(Exception, match="KEY=VALUE"):
         _option("no-equals-sign")
+
+
+def test_kiosk_opens_the_wall_without_browser_chrome(tmp_path: Path) -> None:
+    """`citywall kiosk` starts the browser full screen on the wall layout, spanning the 3x2 wall."""
+    seen = tmp_path / "args.txt"
+    fake = tmp_path / "fake-browser"
+    fake.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {seen}\n")
+    fake.chmod(0o755)
+    assert main(["kiosk", "--url", "http://wall-host:8765/", "--browser", str(fake), "--lang", "en"]) == 0
+    args = seen.read_text().splitlines()
+    assert "--app=http://wall-host:8765/?layout=wall&kiosk=1&lang=en" in args
+    assert "--kiosk" in args and "--window-size=5760,2160" in args and "--window-position=0,0" in args
+    assert any(a.startswith("--user-data-dir=") for a in args)
+
+
+def test_kiosk_without_a_browser_says_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["kiosk", "--browser", "/nonexistent/chromium"]) == 2
+    assert "no Chromium or Chrome found" in capsys.readouterr().err

@@ -7,6 +7,7 @@ Screenshots of the wall and laptop layouts land in `artifacts/` for a person to 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -17,7 +18,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from servers import ROOT, Server
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CITYWALL_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
 ARTIFACTS = ROOT / "artifacts"
 TILE_W, TILE_H = 1920, 1080
@@ -46,7 +47,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is needed for the browser tests: apt-get install chromium")
+        pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's (apt-get install chromium) or set CITYWALL_CHROMIUM")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b

@@ -23,6 +23,7 @@ const STRINGS = {
     speed_free: "원활", speed_slow: "서행", speed_jam: "정체",
     crowd_1: "여유", crowd_2: "보통", crowd_3: "약간 붐빔", crowd_4: "붐빔",
     fresh_ok: "정상", fresh_stale: "지연", fresh_none: "수신 없음",
+    kind_air_station: "대기측정소", kind_sdot: "S-DoT 센서", kind_road_link: "도로 구간", kind_hotspot: "핫스팟", kind_weather: "기상관측",
   },
   en: {
     title: "Digital Mayor's Office", city: "Seoul", at_a_glance: "Seoul at a glance", live_status: "Live city status",
@@ -47,6 +48,7 @@ const STRINGS = {
     speed_free: "Free flow", speed_slow: "Slow", speed_jam: "Congested",
     crowd_1: "Relaxed", crowd_2: "Normal", crowd_3: "Busy", crowd_4: "Crowded",
     fresh_ok: "Fresh", fresh_stale: "Stale", fresh_none: "Not reporting",
+    kind_air_station: "Air stations", kind_sdot: "S-DoT sensors", kind_road_link: "Road links", kind_hotspot: "Hotspots", kind_weather: "Weather",
   },
 };
 

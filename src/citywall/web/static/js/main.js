@@ -87,7 +87,7 @@ async function main() {
   });
   const lastGrade = new Map();
   live.on("places", () => {
-    map.repaint(); status.render(); if (!map.selectedGu) detail.render();
+    map.repaint(); status.render(); detail.render();
     for (const [gu, cai] of Object.entries(live.air?.gu ?? {})) {
       const g = caiGrade(cai.index), before = lastGrade.get(gu);
       lastGrade.set(gu, g);

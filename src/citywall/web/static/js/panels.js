@@ -7,6 +7,9 @@ import { GRADE_COLORS, caiGrade, colorFor, fmt } from "./scales.js";
 const GRADE_KEYS = ["grade_good", "grade_moderate", "grade_unhealthy", "grade_very_unhealthy"];
 const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 
+// A kind of Thing in the current language; kinds the wall does not know are shown as sent.
+const kindName = (kind) => { const key = `kind_${kind}`; const name = t(key); return name === key ? kind : name; };
+
 export function ago(ms) {
   if (ms == null) return "–";
   const s = Math.max(0, ms / 1000);
@@ -50,7 +53,7 @@ export class StatusPanel {
       </div>
       <h3>${t("freshness")}</h3>
       <table class="fresh">${kinds.map(([kind, f]) => `
-        <tr class="${f.stale > 0.05 * f.datastreams ? "warn" : ""}"><td>${esc(kind)}</td>
+        <tr class="${f.stale > 0.05 * f.datastreams ? "warn" : ""}"><td>${esc(kindName(kind))}</td>
         <td><b>${f.fresh.toLocaleString()}</b>${t("of")}${f.datastreams.toLocaleString()}</td>
         <td>${f.stale ? `${f.stale.toLocaleString()} ${t("stale_sources")}` : ""}</td><td>${ago(f.age_s == null ? null : f.age_s * 1000)}</td></tr>`).join("")}
       </table>`;
@@ -176,7 +179,7 @@ export class DetailPanel {
     const gu = this.gu;
     if (!gu) return;
     const end = this.live.serverTime || Date.now();
-    await Promise.all(this.listed().filter((th) => th.kind !== "sdot").slice(0, 12).map(async (th) => {
+    await Promise.all(this.listed().map(async (th) => {
       const id = th.streams.get(this.primaryQuantity(th));
       if (id == null) return;
       const h = await (await fetch(`/api/history?datastream=${id}&resolution=hour&start=${end - 86400000}&end=${end}`)).json();

@@ -1,7 +1,7 @@
 // "Seoul at a glance": the city's own shapes drawn with MapLibre GL (no tile server, no glyph
 // server: labels are HTML in the page's bundled font), coloured by the selected layer.
 import * as maplibregl from "/static/vendor/maplibre-gl/maplibre-gl.mjs";
-import { getLang, nameOf } from "./i18n.js";
+import { getLang } from "./i18n.js";
 import { NO_DATA, STALE, colorFor, fmt } from "./scales.js";
 
 const KIND_LAYER = { air_station: "pts-air", sdot: "pts-sdot", hotspot: "pts-hotspot", weather: "pts-weather" };
@@ -56,6 +56,14 @@ export class CityMap {
     circle("pts-hotspot", "hotspot", 6);
     circle("pts-air", "air_station", 8);
     circle("pts-weather", "weather", 8);
+    // A dong names itself, with its value under the current layer, under the pointer.
+    const tip = new maplibregl.Popup({ closeButton: false, closeOnClick: false, className: "dong-tip" });
+    m.on("mousemove", "dong-fill", (e) => {
+      const p = e.features[0].properties;
+      const v = this.placeValue("dong", p.code);
+      tip.setLngLat(e.lngLat).setHTML(`<b>${getLang() === "ko" ? p.name_ko : p.name_en}</b>${v == null ? "" : ` ${fmt(v)}`}`).addTo(m);
+    });
+    m.on("mouseleave", "dong-fill", () => tip.remove());
     for (const id of ["gu-fill", "dong-fill"]) {
       m.on("click", id, (e) => {
         if (this._pointAt(e.point)) return;

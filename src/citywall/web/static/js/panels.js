@@ -2,7 +2,7 @@
 // selected area's detail. Each renders from the LiveCity mirror; none keeps data of its own.
 import { HistoryChart, sparkline } from "./charts.js";
 import { getLang, nameOf, t } from "./i18n.js";
-import { GRADE_COLORS, caiGrade, colorFor, fmt } from "./scales.js";
+import { GRADE_COLORS, caiGrade, fmt } from "./scales.js";
 
 const GRADE_KEYS = ["grade_good", "grade_moderate", "grade_unhealthy", "grade_very_unhealthy"];
 const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);

@@ -62,7 +62,10 @@ def _kiosk(args: argparse.Namespace) -> int:
            "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
            "--noerrdialogs", "--disable-session-crashed-bubble", "--disable-infobars", f"--user-data-dir={profile}"]
     print(" ".join(cmd), flush=True)
-    return subprocess.call(cmd)
+    try:
+        return subprocess.call(cmd)
+    finally:  # the profile is this session's only: a kiosk starts clean every time
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _option(text: str) -> tuple[str, object]:

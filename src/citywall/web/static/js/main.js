@@ -125,10 +125,13 @@ async function main() {
     if (up) { live.loadRegistry().catch(() => {}); }
   });
 
-  // The clock in the city's time zone, and a stale banner when nothing arrived for a while.
+  // The platform's clock in the city's time zone; and if a connected socket has carried nothing
+  // for SILENT_MS (the server sends freshness every second), the data is delayed.
+  const SILENT_MS = 15000;
   const clockFmt = new Intl.DateTimeFormat("ko-KR", { timeZone: city.timezone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
   setInterval(() => {
-    document.getElementById("clock").textContent = clockFmt.format(live.serverTime ? live.serverTime + (Date.now() - live.lastMessageAt) : Date.now());
+    document.getElementById("clock").textContent = clockFmt.format(live.serverTime ? live.serverTime + (Date.now() - live.serverTimeAt) : Date.now());
+    if (live.connected && Date.now() - live.lastMessageAt > SILENT_MS) document.getElementById("stale").hidden = false;
   }, 1000);
 
   await map.ready;

@@ -18,7 +18,8 @@ export class LiveCity {
     this.freshness = {};
     this.feeds = {};
     this.air = { gu: {}, stations: {}, city: null };
-    this.serverTime = 0;
+    this.serverTime = 0; // the platform clock (ms) as of the last snapshot or aggregates message
+    this.serverTimeAt = 0; // when that message arrived (local ms)
     this.connected = false;
     this.lastMessageAt = 0;
     this.listeners = { values: [], places: [], connection: [], registry: [] };
@@ -96,7 +97,7 @@ export class LiveCity {
   }
 
   _applyPlaces(msg) {
-    if (msg.time_ms) this.serverTime = msg.time_ms;
+    if (msg.time_ms) { this.serverTime = msg.time_ms; this.serverTimeAt = Date.now(); }
     if (msg.aggregates) this.aggregates = msg.aggregates;
     if (msg.freshness) this.freshness = msg.freshness;
     if (msg.feeds) this.feeds = msg.feeds;

@@ -74,7 +74,8 @@ class AirIndex:
             d = reg.datastreams[int(ds_id)]
             if d.quantity in POLLUTANTS:
                 streams[d.id] = d
-        rows = p.store.hourly_means(list(streams), now_us - 12 * HOUR_US - now_us % HOUR_US, now_us + 1)
+        # Twelve hours back from the newest hour a station may have (it may lag MAX_LAG_HOURS).
+        rows = p.store.hourly_means(list(streams), now_us - now_us % HOUR_US - (11 + MAX_LAG_HOURS) * HOUR_US, now_us + 1)
         per_station: dict[int, dict[str, list[tuple[int, float]]]] = defaultdict(lambda: defaultdict(list))
         for ds, t, v in zip(rows["ds"], rows["t"], rows["v"]):
             d = streams[ds]

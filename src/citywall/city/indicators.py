@@ -1,7 +1,7 @@
 """City indicators (시정현황): key figures with a target, the actual value and a trend.
 
 They come from a file the city maintains (CSV from a spreadsheet, or YAML), not from sensors, so
-they are loaded at start and on request. The shipped file is an example and says so on the wall.
+they are loaded once, at start. The shipped file is an example and says so on the wall.
 """
 
 from __future__ import annotations

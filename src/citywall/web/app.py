@@ -119,8 +119,9 @@ def create_app(platform: Platform) -> FastAPI:
         """What a client mirroring the live picture needs to name and place each datastream id of the
         snapshot and deltas, in one small document (the full `/api/datastreams` list is ~20x larger)."""
         reg = platform.registry
-        things = list(reg.things.values())
+        # Datastreams first: a Thing is registered before its Datastreams, so every one listed has its Thing.
         datastreams = list(reg.datastreams.values())
+        things = list(reg.things.values())
         return _json({
             "things": {"id": [t.id for t in things], "key": [t.key for t in things], "name": [t.name for t in things],
                        "kind": [t.kind for t in things], "lon": [t.lon for t in things], "lat": [t.lat for t in things],
@@ -219,7 +220,7 @@ def create_app(platform: Platform) -> FastAPI:
         return _json(platform.indicators.as_dict())
 
     # -- the wall page --------------------------------------------------------------------
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/static", RevalidatedStaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
     def get_wall() -> FileResponse:
@@ -271,6 +272,16 @@ def create_app(platform: Platform) -> FastAPI:
         return JSONResponse({"detail": str(exc)}, 422)
 
     return app
+
+
+class RevalidatedStaticFiles(StaticFiles):
+    """The page's files, revalidated on every load (a 304 when unchanged), so that after an upgrade
+    a wall never runs a new index.html with old cached modules."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
 
 
 async def _drain(ws: WebSocket) -> None:

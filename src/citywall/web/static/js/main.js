@@ -4,7 +4,7 @@
 // road_speed|congestion|sdot|freshness and ?sdot=<quantity> pick what the map shows first.
 import { CityMap } from "./map.js";
 import { getLang, nameOf, onLang, setLang, t } from "./i18n.js";
-import { DetailPanel, EventFeed, IndicatorsPanel, StatusPanel } from "./panels.js";
+import { DetailPanel, EventFeed, IndicatorsPanel, StatusPanel, esc } from "./panels.js";
 import { SDOT_QUANTITIES, caiGrade, legend, unitLabel } from "./scales.js";
 import { LiveCity } from "./state.js";
 
@@ -29,7 +29,9 @@ async function main() {
   const [city, districts, quantities, roads] = await Promise.all([
     getJson("/api/city"), getJson("/api/city/districts"), getJson("/api/quantities"), getJson("/api/things?kind=road_link"), live.loadRegistry(),
   ]);
-  for (const r of roads) { const th = live.things.get(r.id); if (th) { th.line = r.properties?.line; th.roadType = r.properties?.road_type; } }
+  // Road links are drawn as their lines, which only the full Thing carries.
+  const attachRoads = (list) => { for (const r of list) { const th = live.things.get(r.id); if (th) { th.line = r.properties?.line; th.roadType = r.properties?.road_type; } } };
+  attachRoads(roads);
   const units = Object.fromEntries(Object.entries(quantities).map(([q, d]) => [q, unitLabel(d.unit.symbol)]));
   units.cai = "";
 
@@ -54,26 +56,26 @@ async function main() {
     layersEl.innerHTML = DOMAINS.map(([d, layers]) => `<div class="domain"><span>${t(d)}</span>${layers.length
       ? layers.map((l) => `<button data-layer="${l}" class="${map.layer === l ? "on" : ""}">${t(`layer_${l}`)}</button>`).join("")
       : `<em>${t("no_source")}</em>`}</div>`).join("");
-    sdotSelect.innerHTML = SDOT_QUANTITIES.map((q) => `<option value="${q}" ${q === map.sdotQuantity ? "selected" : ""}>${nameOf(quantities[q]?.name) || q}</option>`).join("");
+    sdotSelect.innerHTML = SDOT_QUANTITIES.map((q) => `<option value="${q}" ${q === map.sdotQuantity ? "selected" : ""}>${esc(nameOf(quantities[q]?.name) || q)}</option>`).join("");
     layersEl.querySelector('[data-layer="sdot"]')?.after(sdotSelect);
     for (const b of layersEl.querySelectorAll("button[data-layer]")) b.addEventListener("click", () => selectLayer(b.dataset.layer));
   };
   const renderLegend = () => {
     const l = legend(map.layer, map.sdotQuantity, units);
-    document.getElementById("legend").innerHTML = `<div class="legend-title">${t(`layer_${map.layer}`)}${l.unit ? ` <small>(${l.unit})</small>` : ""}</div>` +
+    document.getElementById("legend").innerHTML = `<div class="legend-title">${t(`layer_${map.layer}`)}${l.unit ? ` <small>(${esc(l.unit)})</small>` : ""}</div>` +
       l.rows.map(([c, label]) => `<div class="row"><i style="background:${c}"></i>${label}</div>`).join("");
   };
   const selectLayer = (layer) => {
     map.setLayer(layer);
-    renderLayerButtons(); renderLegend(); detail.loadHistory();
+    renderLayerButtons(); renderLegend(); detail.render(); detail.loadHistory(); detail.loadSparks();
   };
-  sdotSelect.addEventListener("change", () => { map.setLayer("sdot", sdotSelect.value); renderLegend(); detail.render(); detail.loadHistory(); });
+  sdotSelect.addEventListener("change", () => { map.setLayer("sdot", sdotSelect.value); renderLegend(); detail.render(); detail.loadHistory(); detail.loadSparks(); });
   document.getElementById("lang").addEventListener("click", () => setLang(getLang() === "ko" ? "en" : "ko"));
   detail.el.querySelector(".back").addEventListener("click", () => map.back());
   map.on("gu", (code) => detail.select(code));
   map.on("thing", (th) => { if (th?.gu && th.gu !== map.selectedGu) map.drill(th.gu); });
 
-  onLang(() => { renderLayerButtons(); renderLegend(); map.relabel(); status.render(); indicators.render(); events.render(); detail.render(); });
+  onLang(() => { renderLayerButtons(); renderLegend(); map.relabel(); status.render(); indicators.render(); events.render(); detail.render(); detail.loadHistory(); });
 
   // Live updates: values at most once a frame; places (aggregates, CAI, freshness) once a second.
   let pending = null;
@@ -116,7 +118,13 @@ async function main() {
       }
     }
   }
-  live.on("registry", (added) => { if (map.map.getSource("things")) map.refreshThings(); if (live.connected && added.length < live.ds.size) events.add("ev_new_things", `${added.length}`); });
+  live.on("registry", async (added) => {
+    if (added.some((id) => { const th = live.ds.get(id).thing; return th.kind === "road_link" && !th.line; })) {
+      attachRoads(await getJson("/api/things?kind=road_link").catch(() => []));
+    }
+    if (map.map.getSource("things")) map.refreshThings();
+    if (live.connected && added.length < live.ds.size) events.add("ev_new_things", `${added.length}`);
+  });
   live.on("connection", (up) => {
     document.getElementById("connection").classList.toggle("down", !up);
     document.getElementById("connection").textContent = t(up ? "connected" : "disconnected");
@@ -131,7 +139,11 @@ async function main() {
   const clockFmt = new Intl.DateTimeFormat("ko-KR", { timeZone: city.timezone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
   setInterval(() => {
     document.getElementById("clock").textContent = clockFmt.format(live.serverTime ? live.serverTime + (Date.now() - live.serverTimeAt) : Date.now());
-    if (live.connected && Date.now() - live.lastMessageAt > SILENT_MS) document.getElementById("stale").hidden = false;
+    if (live.connected && Date.now() - live.lastMessageAt > SILENT_MS) {
+      // A cut cable or a host gone dark sends no close: give up on this socket and reconnect.
+      document.getElementById("stale").hidden = false;
+      live.ws?.close();
+    }
   }, 1000);
 
   await map.ready;

@@ -61,7 +61,9 @@ export class CityMap {
     m.on("mousemove", "dong-fill", (e) => {
       const p = e.features[0].properties;
       const v = this.placeValue("dong", p.code);
-      tip.setLngLat(e.lngLat).setHTML(`<b>${getLang() === "ko" ? p.name_ko : p.name_en}</b>${v == null ? "" : ` ${fmt(v)}`}`).addTo(m);
+      const b = document.createElement("div");
+      b.append(Object.assign(document.createElement("b"), { textContent: getLang() === "ko" ? p.name_ko : p.name_en }), v == null ? "" : ` ${fmt(v)}`);
+      tip.setLngLat(e.lngLat).setDOMContent(b).addTo(m);
     });
     m.on("mouseleave", "dong-fill", () => tip.remove());
     for (const id of ["gu-fill", "dong-fill"]) {
@@ -118,10 +120,10 @@ export class CityMap {
   }
 
   setLayer(layer, sdotQuantity) {
-    this.layer = layer in SHOWS ? layer : "cai";
+    this.layer = Object.hasOwn(SHOWS, layer) ? layer : "cai";
     if (sdotQuantity) this.sdotQuantity = sdotQuantity;
     if (!this.map.getLayer("gu-fill")) return;
-    const shows = SHOWS[layer];
+    const shows = SHOWS[this.layer];
     for (const [kind, id] of Object.entries(KIND_LAYER)) this.map.setLayoutProperty(id, "visibility", shows.includes(kind) ? "visible" : "none");
     this.map.setLayoutProperty("roads", "visibility", shows.includes("roads") ? "visible" : "none");
     this.repaint();
@@ -180,7 +182,8 @@ export class CityMap {
     const q = { cai: null, pm10: "pm10", pm25: "pm25", road_speed: "road_speed", congestion: "congestion_level", sdot: this.sdotQuantity }[this.layer];
     if (this.layer === "cai") {
       const idx = live.air.stations?.[th.key]?.cai?.index;
-      return colorFor("cai", idx);
+      const stale = [...th.streams.values()].some((id) => live.time.has(id) && !live.isFresh(id, now));
+      return idx != null && stale ? STALE : colorFor("cai", idx);
     }
     const id = th.streams.get(q);
     if (id == null || !live.value.has(id)) return NO_DATA;
@@ -236,9 +239,19 @@ export class CityMap {
     if (code === this.selectedGu) return;
     const feature = this.districts.features.find((f) => f.properties.code === code);
     if (!feature) return;
+    this._drilling = code;
+    let dongs;
+    try {
+      const r = await fetch(`/api/city/dongs?gu=${code}`);
+      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      dongs = await r.json();
+    } catch (err) {
+      console.warn(`dongs of ${code} not loaded (${err.message}); staying on the current view`);
+      return;
+    }
+    if (this._drilling !== code) return; // another click came first
     this.selectedGu = code;
-    this.dongs = await (await fetch(`/api/city/dongs?gu=${code}`)).json();
-    if (this.selectedGu !== code) return;
+    this.dongs = dongs;
     this.map.getSource("dong").setData(this.dongs);
     this.map.setFilter("gu-selected", ["==", ["get", "code"], code]);
     this.map.fitBounds(bbox(feature.geometry), { padding: 60, duration: 600 });
@@ -249,6 +262,7 @@ export class CityMap {
   back() {
     if (this.selectedGu == null) return;
     this.selectedGu = null;
+    this._drilling = null;
     this.dongs = null;
     this.map.getSource("dong").setData({ type: "FeatureCollection", features: [] });
     this.map.setFilter("gu-selected", ["==", ["get", "code"], ""]);

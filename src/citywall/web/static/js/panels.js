@@ -2,10 +2,12 @@
 // selected area's detail. Each renders from the LiveCity mirror; none keeps data of its own.
 import { HistoryChart, sparkline } from "./charts.js";
 import { getLang, nameOf, t } from "./i18n.js";
-import { GRADE_COLORS, caiGrade, fmt } from "./scales.js";
+import { CROWD_COLORS, GRADE_COLORS, caiGrade, fmt } from "./scales.js";
 
+// At most this many Things in a district's list (each gets a sparkline request); the rest are counted.
+const MAX_LISTED = 60;
 const GRADE_KEYS = ["grade_good", "grade_moderate", "grade_unhealthy", "grade_very_unhealthy"];
-const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+export const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 
 // A kind of Thing in the current language; kinds the wall does not know are shown as sent.
 const kindName = (kind) => { const key = `kind_${kind}`; const name = t(key); return name === key ? kind : name; };
@@ -112,14 +114,17 @@ export class DetailPanel {
 
   select(gu) { this.gu = gu; this.sparks.clear(); this.render(); this.loadHistory(); this.loadSparks(); }
 
-  // What the list shows for a district: its air station, weather, hotspots and the sensors
-  // reporting the selected quantity, each with its newest value.
+  // What the list shows for a district: its air station, weather station, hotspots and sensors,
+  // each with its newest value, in that order.
   listed() {
     if (!this.gu) return [];
-    const things = this.live.thingsOf(null, this.gu).filter((th) => th.kind !== "road_link");
+    // Sensors are listed when they report what their row shows (the layer's quantity, else PM2.5).
+    const things = this.live.thingsOf(null, this.gu)
+      .filter((th) => th.kind !== "road_link" && (th.kind !== "sdot" || th.streams.has(this.primaryQuantity(th))));
     const order = { air_station: 0, weather: 1, hotspot: 2, sdot: 4 };
     things.sort((a, b) => (order[a.kind] ?? 3) - (order[b.kind] ?? 3) || a.name.localeCompare(b.name));
-    return things.slice(0, 40);
+    this.listedTotal = things.length;
+    return things.slice(0, MAX_LISTED);
   }
 
   primaryQuantity(th) {
@@ -137,10 +142,24 @@ export class DetailPanel {
     if (!this.gu) {
       title.textContent = nameOf(this.city.name);
       const air = live.air?.city;
+      // Where to look first: the worst air by district, the most crowded hotspots.
+      const guName = (code) => { const p = this.map.districts.features.find((x) => x.properties.code === code)?.properties; return p ? (getLang() === "ko" ? p.name_ko : p.name_en) : code; };
+      const worstAir = Object.entries(live.air?.gu ?? {}).sort((a, b) => b[1].index - a[1].index).slice(0, 5);
+      const now = live.serverTime;
+      const crowded = live.thingsOf("hotspot").map((th) => ({ th, id: th.streams.get("congestion_level"), people: th.streams.get("population_max") }))
+        .filter((x) => x.id != null && live.isFresh(x.id, now))
+        .sort((a, b) => live.value.get(b.id) - live.value.get(a.id) || (live.value.get(b.people) ?? 0) - (live.value.get(a.people) ?? 0)).slice(0, 6);
       body.innerHTML = `<div class="area-summary">${caiBadge(air)} <span>${t("city_avg")}</span></div>
-        <table class="regions">${this.city.regions.map((r) => `<tr><td>${esc(nameOf(r.name))}</td><td>${caiBadge(live.air?.region?.[r.code])}</td></tr>`).join("")}</table>`;
+        <div class="city-lists"><table class="regions">${this.city.regions.map((r) => `<tr><td>${esc(nameOf(r.name))}</td><td>${caiBadge(live.air?.region?.[r.code])}</td></tr>`).join("")}</table>
+        <div><h3>${t("worst_air")}</h3><table>${worstAir.map(([gu, c]) => `<tr><td>${esc(guName(gu))}</td><td>${caiBadge(c)}</td></tr>`).join("")}</table></div></div>
+        <h3>${t("most_crowded")}</h3><table class="things">${crowded.map(({ th, id, people }) => {
+          const level = Math.round(live.value.get(id));
+          return `<tr><td class="name">${esc(th.name)}</td><td><span class="crowd" style="background:${CROWD_COLORS[level - 1] ?? "#334155"}">${t(`crowd_${level}`)}</span></td>
+            <td class="num">${people != null && live.value.has(people) ? `≤ ${fmt(live.value.get(people), 0)} ${t("people")}` : ""}</td></tr>`;
+        }).join("")}</table>`;
       return;
     }
+    const scrolled = body.querySelector(".things-scroll")?.scrollTop ?? 0;
     const f = this.map.districts.features.find((x) => x.properties.code === this.gu);
     title.textContent = getLang() === "ko" ? f.properties.name_ko : f.properties.name_en;
     const agg = live.aggregates.gu?.[this.gu] ?? {};
@@ -158,7 +177,9 @@ export class DetailPanel {
     body.innerHTML = `<div class="area-summary">${caiBadge(live.air?.gu?.[this.gu])}
         <span>PM10 <b>${fmt(mean("air_station", "pm10"))}</b> · PM2.5 <b>${fmt(mean("air_station", "pm25"))}</b> µg/m³ ·
         ${t("layer_road_speed")} <b>${fmt(mean("road_link", "road_speed"))}</b> km/h</span></div>
-      <h3>${t("things_here")}</h3><table class="things">${rows}</table>`;
+      <h3>${t("things_here")} <small>${this.listedTotal > MAX_LISTED ? `${MAX_LISTED} / ${this.listedTotal}` : this.listedTotal}</small></h3>
+      <div class="things-scroll"><table class="things">${rows}</table></div>`;
+    body.querySelector(".things-scroll").scrollTop = scrolled;
     for (const tr of body.querySelectorAll("tr[data-thing]")) tr.addEventListener("click", () => this.map.map.flyTo({ center: [live.things.get(+tr.dataset.thing).lon, live.things.get(+tr.dataset.thing).lat], zoom: 14 }));
   }
 
@@ -177,6 +198,8 @@ export class DetailPanel {
 
   async loadSparks() {
     const gu = this.gu;
+    const token = (this._sparkToken = (this._sparkToken ?? 0) + 1);
+    this.sparks.clear();
     if (!gu) return;
     const end = this.live.serverTime || Date.now();
     await Promise.all(this.listed().map(async (th) => {
@@ -185,10 +208,11 @@ export class DetailPanel {
       const h = await (await fetch(`/api/history?datastream=${id}&resolution=hour&start=${end - 86400000}&end=${end}`)).json();
       this.sparks.set(th.id, sparkline(h.v ?? [], { width: 110, height: 26 }));
     }));
-    if (this.gu === gu) this.render();
+    if (token === this._sparkToken) this.render();
   }
 
   async loadHistory() {
+    const token = (this._historyToken = (this._historyToken ?? 0) + 1);
     const q = this.map.layerQuantity();
     const quantity = q === "cai" || q === "fresh_share" ? "pm25" : q;
     const kind = { road_speed: "road_link", congestion_level: "hotspot" }[quantity] ?? (this.map.layer === "sdot" ? "sdot" : "air_station");
@@ -197,6 +221,7 @@ export class DetailPanel {
     const place = this.gu ? `&gu=${this.gu}` : "";
     const url = `/api/history?quantity=${quantity}&kind=${kind}${place}&resolution=${days > 1 ? "hour" : "minute"}&start=${end - days * 86400000}&end=${end}`;
     const h = await (await fetch(url)).json();
+    if (token !== this._historyToken) return; // a newer request (another area, range or layer) owns the chart
     for (const b of this.historyEl.querySelectorAll("[data-range]")) b.classList.toggle("on", b.dataset.range === this.range);
     this.historyEl.querySelector(".chart-title").textContent = `${this.el.querySelector(".area-name").textContent} · ${nameOf(this.quantities[quantity]?.name) || quantity} (${kind})`;
     this.chart.show({ title: "", unit: this.units[quantity] ?? h.unit ?? "", timeZone: this.city.timezone,

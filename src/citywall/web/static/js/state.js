@@ -43,6 +43,7 @@ export class LiveCity {
     for (let i = 0; i < d.id.length; i++) {
       if (this.ds.has(d.id[i])) continue;
       const thing = this.things.get(d.thing[i]);
+      if (!thing) continue; // registered between the server's two reads: the next load has it
       this.ds.set(d.id[i], { id: d.id[i], thing, quantity: d.quantity[i], interval: d.interval_s[i] });
       thing.streams.set(d.quantity[i], d.id[i]);
       added.push(d.id[i]);

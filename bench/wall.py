@@ -1,7 +1,8 @@
 """Benchmark 5: the wall page in headless Chromium (Debian's, driven by Playwright).
 
 A real server with the S-DoT-scale registry (bench.common.register_sdot) and the wall page open on
-the S-DoT layer, so every update recolours map points and list values.
+the S-DoT layer in the 5760x2160 wall layout (--layout screen: 1920x1080), so every update recolours
+map points and list values.
 
 - First meaningful paint: navigation start to the moment the map has drawn all 25 districts with
   the first live snapshot applied (median of --loads fresh loads). Baseline, same run: a page on
@@ -11,7 +12,8 @@ the S-DoT layer, so every update recolours map points and list values.
   frame after applying it (on-screen lag). Baseline, same run and browser: a bare page on the same
   WebSocket writing each delta's newest value into one element.
 - Memory: every --sample seconds, after a forced garbage collection, the page's JS heap and DOM
-  node count (Chrome DevTools Protocol); flat means the last samples are within 10% of the first.
+  node count (Chrome DevTools Protocol) and the resident memory of all the browser's processes;
+  flat means the last samples of both are within 10% of the first.
 
     .venv/bin/python -m bench wall [--quick] [--duration S] [--rate N]
 """
@@ -20,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 from bench import common
@@ -54,10 +58,49 @@ BARE_CLIENT = """() => {
 }"""
 
 
-def heap(cdp: Any) -> dict[str, float]:
+def _children() -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+            out.setdefault(int(fields["PPid"]), []).append(int(fields["Pid"]))
+        except (OSError, KeyError, ValueError):
+            continue
+    return out
+
+
+def _descendants(pid: int, children: dict[int, list[int]]) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def browser_root() -> int:
+    """The Chromium this benchmark launched (through Playwright's driver): the one without --type=."""
+    for pid in _descendants(os.getpid(), _children()):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        # /usr/bin/chromium is Debian's wrapper script: it execs /usr/lib/chromium/chromium.
+        if cmd[0].endswith(b"/chromium") and b"--type=" not in b" ".join(cmd):
+            return pid
+    raise RuntimeError("the benchmark's Chromium process was not found")
+
+
+def browser_rss_mib(root_pid: int) -> float:
+    """Resident memory of the browser: its process and every descendant (renderers, GPU, network)."""
+    return sum(common.proc_status(p).get("VmRSS", 0) for p in _descendants(root_pid, _children())) / 2**20
+
+
+def heap(cdp: Any, root_pid: int) -> dict[str, float]:
     cdp.send("HeapProfiler.collectGarbage")
     metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
-    return {"js_heap_mib": metrics["JSHeapUsedSize"] / 2**20, "nodes": metrics["Nodes"], "listeners": metrics["JSEventListeners"]}
+    return {"js_heap_mib": metrics["JSHeapUsedSize"] / 2**20, "nodes": metrics["Nodes"], "listeners": metrics["JSEventListeners"],
+            "browser_rss_mib": browser_rss_mib(root_pid)}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -71,6 +114,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--sample", type=float, default=None, help="seconds between memory samples (default duration/30)")
     ap.add_argument("--warmup", type=float, default=10.0)
     ap.add_argument("--layer", default="sdot", help="map layer the page shows (sdot recolours points on every update)")
+    ap.add_argument("--layout", default="wall", choices=["wall", "screen"], help="wall: 5760x2160, the 3x2 video wall; screen: 1920x1080")
     args = ap.parse_args(argv)
     duration = args.duration or (60.0 if args.quick else 1800.0)
     sample_s = args.sample or max(5.0, duration / 30)
@@ -80,12 +124,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             streams = common.register_sdot(server, tmp)
-            url = f"{server.base}/?layout=screen&layer={args.layer}&sdot=pm25"
+            url = f"{server.base}/?layout={args.layout}&layer={args.layer}&sdot=pm25"
+            viewport = {"width": 5760, "height": 2160} if args.layout == "wall" else {"width": 1920, "height": 1080}
+            root_pid = browser_root()
 
             # -- first meaningful paint ------------------------------------------------------
             paints, floors = [], []
             for _ in range(args.loads):
-                ctx = browser.new_context(viewport={"width": 1920, "height": 1080})
+                ctx = browser.new_context(viewport=viewport)
                 page = ctx.new_page()
                 page.goto(url)
                 page.wait_for_function(READY, timeout=60_000)
@@ -98,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 ctx.close()
 
             # -- keeping up, and memory over the soak ------------------------------------------
-            ctx = browser.new_context(viewport={"width": 1920, "height": 1080})
+            ctx = browser.new_context(viewport=viewport)
             wall = ctx.new_page()
             wall.goto(url)
             wall.wait_for_function(READY, timeout=60_000)
@@ -119,14 +165,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             samples, lags, bare_lags = [], [], []
             t0 = time.monotonic()
             while time.monotonic() - t0 < duration:
-                samples.append({"t_s": round(time.monotonic() - t0, 1), **heap(cdp)})
+                samples.append({"t_s": round(time.monotonic() - t0, 1), **heap(cdp, root_pid)})
                 # Take the lag samples as we go: the page keeps only the newest 20,000.
                 lags += wall.evaluate("window.citywall.live.stats.lagSamples.splice(0)")
                 bare_lags += bare.evaluate("window.bare.lag.splice(0)")
-                print(f"  {samples[-1]['t_s']:7.1f} s  heap {samples[-1]['js_heap_mib']:.1f} MiB  nodes {samples[-1]['nodes']:.0f}  "
+                print(f"  {samples[-1]['t_s']:7.1f} s  heap {samples[-1]['js_heap_mib']:.1f} MiB  browser {samples[-1]['browser_rss_mib']:.0f} MiB  nodes {samples[-1]['nodes']:.0f}  "
                       f"lag samples {len(lags)}", flush=True)
                 time.sleep(min(sample_s, max(0.0, duration - (time.monotonic() - t0))))
-            samples.append({"t_s": round(time.monotonic() - t0, 1), **heap(cdp)})
+            samples.append({"t_s": round(time.monotonic() - t0, 1), **heap(cdp, root_pid)})
             lags += wall.evaluate("window.citywall.live.stats.lagSamples.splice(0)")
             bare_lags += bare.evaluate("window.bare.lag.splice(0)")
             deltas = wall.evaluate("window.citywall.live.stats.deltas") - deltas0
@@ -138,6 +184,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     first = statistics.median(s["js_heap_mib"] for s in samples[1:4])
     last = statistics.median(s["js_heap_mib"] for s in samples[-3:])
+    rss_first = statistics.median(s["browser_rss_mib"] for s in samples[1:4])
+    rss_last = statistics.median(s["browser_rss_mib"] for s in samples[-3:])
     lag, bare_lag = common.pct(lags), common.pct(bare_lags)
     result = {
         "machine": common.machine(),
@@ -145,17 +193,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "first_paint_ms": {"median": statistics.median(paints), "all": paints},
         "data_floor_ms": {"median": statistics.median(floors), "all": floors},
         "lag_ms": lag, "bare_lag_ms": bare_lag, "lag_samples": len(lags),
-        "memory": {"samples": samples, "first_mib": first, "last_mib": last, "growth": (last - first) / first},
+        "layout": args.layout,
+        "memory": {"samples": samples, "first_mib": first, "last_mib": last, "growth": (last - first) / first,
+                   "browser_rss_first_mib": rss_first, "browser_rss_last_mib": rss_last, "browser_rss_growth": (rss_last - rss_first) / rss_first},
     }
     result["paint_ratio"] = result["first_paint_ms"]["median"] / result["data_floor_ms"]["median"]
     result["lag_ratio_p99"] = lag["p99"] / bare_lag["p99"] if lag["p99"] and bare_lag["p99"] else None
     result["targets"] = {"lag_p99_under_250ms": lag["p99"] is not None and lag["p99"] < TARGET_P99_MS,
-                         "memory_flat": abs(result["memory"]["growth"]) < FLAT_GROWTH}
+                         "memory_flat": abs(result["memory"]["growth"]) < FLAT_GROWTH and abs(result["memory"]["browser_rss_growth"]) < FLAT_GROWTH}
     print(common.table("5. the wall page in Chromium", ["measure", "wall page", "baseline", "ratio"], [
         ["first meaningful paint (ms, median)", result["first_paint_ms"]["median"], result["data_floor_ms"]["median"], result["paint_ratio"]],
         [f"on-screen lag p50 (ms) at {args.rate:g} obs/s", lag["p50"], bare_lag["p50"], None],
         ["on-screen lag p99 (ms)", lag["p99"], bare_lag["p99"], result["lag_ratio_p99"]],
         [f"JS heap (MiB), first -> last of {duration / 60:.0f} min", f"{first:.1f} -> {last:.1f}", "", f"{result['memory']['growth']:+.1%}"],
+        ["browser resident memory, all processes (MiB)", f"{rss_first:.0f} -> {rss_last:.0f}", "", f"{result['memory']['browser_rss_growth']:+.1%}"],
     ]))
     common.save("wall", result)
     return result

@@ -78,13 +78,20 @@ async function main() {
   onLang(() => { renderLayerButtons(); renderLegend(); map.relabel(); status.render(); indicators.render(); events.render(); detail.render(); detail.loadHistory(); });
 
   // Live updates: values at most once a frame; places (aggregates, CAI, freshness) once a second.
-  let pending = null;
-  live.on("values", (ids) => {
+  // A delta's lag is taken when the frame after the one that drew it begins.
+  let pending = null, pendingLag = [];
+  live.on("values", (ids, newest) => {
     if (!pending) {
       pending = new Set();
-      requestAnimationFrame(() => { const changed = pending; pending = null; map.repaint(changed); detail.update(changed); });
+      requestAnimationFrame(() => {
+        const changed = pending, lags = pendingLag;
+        pending = null; pendingLag = [];
+        map.repaint(changed); detail.update(changed);
+        requestAnimationFrame(() => { const now = Date.now(); for (const t of lags) live.recordLag(t, now); });
+      });
     }
     for (const id of ids) pending.add(id);
+    if (newest) pendingLag.push(newest);
     crowdEvents(ids);
   });
   const lastGrade = new Map();

@@ -20,11 +20,14 @@ export class CityMap {
     this.sdotQuantity = "pm25";
     this.selectedGu = null;
     this.labels = new Map();
+    this.shownPlaces = new Map(); // "source:id" -> the feature state last set
     this.handlers = { gu: [], thing: [] };
     this.fitting = false;
     this.map = new maplibregl.Map({
       container: el,
-      style: { version: 8, sources: {}, layers: [{ id: "bg", type: "background", paint: { "background-color": "#0b1220" } }] },
+      // No background layer: the page's colour shows through, one full-canvas fill less per redraw
+      // (every redraw is a full one, and a wall PC may have no GPU).
+      style: { version: 8, sources: {}, layers: [] },
       bounds: city.bounds, fitBoundsOptions: { padding: 30 }, attributionControl: false, dragRotate: false,
       pitchWithRotate: false, maxPitch: 0, renderWorldCopies: false, fadeDuration: 0,
     });
@@ -196,14 +199,21 @@ export class CityMap {
     const m = this.map;
     const q = this.layerQuantity();
     // Place colours follow the aggregates (once a second); a burst of values recolours only its things.
+    // Each state change redraws the map: set only what differs from what is shown.
+    const setState = (source, id, state) => {
+      const key = `${source}:${id}`, text = JSON.stringify(state);
+      if (this.shownPlaces.get(key) === text) return;
+      this.shownPlaces.set(key, text);
+      m.setFeatureState({ source, id }, state);
+    };
     if (!changedIds) for (const f of this.districts.features) {
       const code = f.properties.code;
-      m.setFeatureState({ source: "gu", id: code }, { color: colorFor(q, this.placeValue("gu", code)), dim: this.selectedGu != null && code !== this.selectedGu });
+      setState("gu", code, { color: colorFor(q, this.placeValue("gu", code)), dim: this.selectedGu != null && code !== this.selectedGu });
     }
     // A dong without its own value lets its district's colour show through.
     if (this.dongs && (!changedIds || this.layer === "sdot" || this.layer === "pm10" || this.layer === "pm25")) for (const f of this.dongs.features) {
       const v = this.placeValue("dong", f.properties.code);
-      m.setFeatureState({ source: "dong", id: f.properties.code }, { color: v == null ? "rgba(0,0,0,0)" : colorFor(q, v) });
+      setState("dong", f.properties.code, { color: v == null ? "rgba(0,0,0,0)" : colorFor(q, v) });
     }
     let things;
     if (changedIds) {
@@ -252,6 +262,7 @@ export class CityMap {
     if (this._drilling !== code) return; // another click came first
     this.selectedGu = code;
     this.dongs = dongs;
+    for (const key of [...this.shownPlaces.keys()]) if (key.startsWith("dong:")) this.shownPlaces.delete(key);
     this.map.getSource("dong").setData(this.dongs);
     this.map.setFilter("gu-selected", ["==", ["get", "code"], code]);
     this.map.fitBounds(bbox(feature.geometry), { padding: 60, duration: 600 });

@@ -12,10 +12,20 @@ export const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&am
 // A kind of Thing in the current language; kinds the wall does not know are shown as sent.
 const kindName = (kind) => { const key = `kind_${kind}`; const name = t(key); return name === key ? kind : name; };
 
+// Replace an element's content only when it changed: a wall-sized panel re-laid out and redrawn
+// every second for nothing delays the frames that carry live values.
+export function setHTML(el, html) {
+  if (el._html === html) return false;
+  el._html = html;
+  el.innerHTML = html;
+  return true;
+}
+
 export function ago(ms) {
   if (ms == null) return "–";
   const s = Math.max(0, ms / 1000);
-  return s < 90 ? `${Math.round(s)}${t("ago_s")}` : s < 5400 ? `${Math.round(s / 60)}${t("ago_m")}` : `${Math.round(s / 3600)}${t("ago_h")}`;
+  // Five-second steps: precise enough to judge freshness, calm enough not to redraw every second.
+  return s < 90 ? `${Math.floor(s / 5) * 5}${t("ago_s")}` : s < 5400 ? `${Math.round(s / 60)}${t("ago_m")}` : `${Math.round(s / 3600)}${t("ago_h")}`;
 }
 
 export function caiBadge(cai) {
@@ -34,7 +44,7 @@ export class StatusPanel {
     const w = weather ? live.thingValues(weather) : {};
     const wv = (q, digits) => (w[q] ? `${fmt(w[q].value, digits)}<small>${esc(this.units[q] ?? "")}</small>` : "–");
     const kinds = Object.entries(live.freshness);
-    this.el.querySelector(".body").innerHTML = `
+    setHTML(this.el.querySelector(".body"), `
       <div class="counters" title="${esc(t("no_incident_feed"))}">
         ${["fires", "rescues", "ems", "disasters"].map((k) => `<div class="counter"><b>–</b><span>${t(k)}</span></div>`).join("")}
         <div class="note">${t("no_incident_feed")}</div>
@@ -58,7 +68,7 @@ export class StatusPanel {
         <tr class="${f.stale > 0.05 * f.datastreams ? "warn" : ""}"><td>${esc(kindName(kind))}</td>
         <td><b>${f.fresh.toLocaleString()}</b>${t("of")}${f.datastreams.toLocaleString()}</td>
         <td>${f.stale ? `${f.stale.toLocaleString()} ${t("stale_sources")}` : ""}</td><td>${ago(f.age_s == null ? null : f.age_s * 1000)}</td></tr>`).join("")}
-      </table>`;
+      </table>`);
   }
 }
 
@@ -149,14 +159,14 @@ export class DetailPanel {
       const crowded = live.thingsOf("hotspot").map((th) => ({ th, id: th.streams.get("congestion_level"), people: th.streams.get("population_max") }))
         .filter((x) => x.id != null && live.isFresh(x.id, now))
         .sort((a, b) => live.value.get(b.id) - live.value.get(a.id) || (live.value.get(b.people) ?? 0) - (live.value.get(a.people) ?? 0)).slice(0, 6);
-      body.innerHTML = `<div class="area-summary">${caiBadge(air)} <span>${t("city_avg")}</span></div>
+      setHTML(body, `<div class="area-summary">${caiBadge(air)} <span>${t("city_avg")}</span></div>
         <div class="city-lists"><table class="regions">${this.city.regions.map((r) => `<tr><td>${esc(nameOf(r.name))}</td><td>${caiBadge(live.air?.region?.[r.code])}</td></tr>`).join("")}</table>
         <div><h3>${t("worst_air")}</h3><table>${worstAir.map(([gu, c]) => `<tr><td>${esc(guName(gu))}</td><td>${caiBadge(c)}</td></tr>`).join("")}</table></div></div>
         <h3>${t("most_crowded")}</h3><table class="things">${crowded.map(({ th, id, people }) => {
           const level = Math.round(live.value.get(id));
           return `<tr><td class="name">${esc(th.name)}</td><td><span class="crowd" style="background:${CROWD_COLORS[level - 1] ?? "#334155"}">${t(`crowd_${level}`)}</span></td>
             <td class="num">${people != null && live.value.has(people) ? `≤ ${fmt(live.value.get(people), 0)} ${t("people")}` : ""}</td></tr>`;
-        }).join("")}</table>`;
+        }).join("")}</table>`);
       return;
     }
     const scrolled = body.querySelector(".things-scroll")?.scrollTop ?? 0;
@@ -174,11 +184,12 @@ export class DetailPanel {
         <td class="q">${esc(nameOf(this.quantities[q]?.name) || q)}</td><td class="num"><b class="v" data-ds="${id}">${fmt(v)}</b> <small>${esc(this.units[q] ?? "")}</small></td>
         <td class="spark-cell">${this.sparks.get(th.id) ?? ""}</td></tr>`;
     }).join("");
-    body.innerHTML = `<div class="area-summary">${caiBadge(live.air?.gu?.[this.gu])}
+    const changed = setHTML(body, `<div class="area-summary">${caiBadge(live.air?.gu?.[this.gu])}
         <span>PM10 <b>${fmt(mean("air_station", "pm10"))}</b> · PM2.5 <b>${fmt(mean("air_station", "pm25"))}</b> µg/m³ ·
         ${t("layer_road_speed")} <b>${fmt(mean("road_link", "road_speed"))}</b> km/h</span></div>
       <h3>${t("things_here")} <small>${this.listedTotal > MAX_LISTED ? `${MAX_LISTED} / ${this.listedTotal}` : this.listedTotal}</small></h3>
-      <div class="things-scroll"><table class="things">${rows}</table></div>`;
+      <div class="things-scroll"><table class="things">${rows}</table></div>`);
+    if (!changed) return;
     body.querySelector(".things-scroll").scrollTop = scrolled;
     for (const tr of body.querySelectorAll("tr[data-thing]")) tr.addEventListener("click", () => this.map.map.flyTo({ center: [live.things.get(+tr.dataset.thing).lon, live.things.get(+tr.dataset.thing).lat], zoom: 14 }));
   }

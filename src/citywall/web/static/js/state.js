@@ -28,7 +28,7 @@ export class LiveCity {
   }
 
   on(kind, fn) { this.listeners[kind].push(fn); }
-  _emit(kind, arg) { for (const fn of this.listeners[kind]) fn(arg); }
+  _emit(kind, ...args) { for (const fn of this.listeners[kind]) fn(...args); }
 
   async loadRegistry() {
     const r = await json("/api/registry");
@@ -72,7 +72,6 @@ export class LiveCity {
   }
 
   _onMessage(msg) {
-    const received = performance.now();
     this.lastMessageAt = Date.now();
     if (msg.type === "snapshot") {
       this.value.clear(); this.time.clear();
@@ -84,8 +83,9 @@ export class LiveCity {
     } else if (msg.type === "delta") {
       this._applyValues(msg.datastreams);
       this.stats.deltas += 1;
-      this._emit("values", msg.datastreams.ids);
-      this._recordLag(msg.datastreams, received);
+      let newest = 0;
+      for (const x of msg.datastreams.t) if (x > newest) newest = x;
+      this._emit("values", msg.datastreams.ids, newest);
     } else if (msg.type === "aggregates") {
       this._applyPlaces(msg);
       this._emit("places", msg);
@@ -105,18 +105,12 @@ export class LiveCity {
     if (msg.air) this.air = msg.air;
   }
 
-  // On-screen lag: from the newest phenomenon time in a delta to the frame that shows it. Only
-  // meaningful when the sender stamps observations with the time it sends them (the benchmark).
-  _recordLag({ t }, received) {
-    let newest = 0;
-    for (const x of t) if (x > newest) newest = x;
-    const wallNow = Date.now();
-    requestAnimationFrame(() => requestAnimationFrame(() => {
-      const painted = wallNow + (performance.now() - received);
-      const s = this.stats.lagSamples;
-      s.push(painted - newest);
-      if (s.length > 20000) s.splice(0, s.length - 20000);
-    }));
+  // On-screen lag (read by the wall benchmark): from the newest phenomenon time of a delta to the
+  // frame that shows it. Meaningful when the sender stamps observations with their send time.
+  recordLag(newest, shownAt) {
+    const s = this.stats.lagSamples;
+    s.push(shownAt - newest);
+    if (s.length > 20000) s.splice(0, s.length - 20000);
   }
 
   // Newest values of a thing: quantity -> {value, time}.

@@ -78,3 +78,20 @@ def test_indicators_are_served_and_the_example_says_so(db: Path, tmp_path: Path)
     with running(tmp_path / "other.duckdb", indicators=str(own)) as (_, client, _):
         body = client.get("/api/indicators").json()
         assert body["example"] is False and body["indicators"][0]["progress"] == 0.5
+
+
+def test_a_station_lagging_two_hours_still_gets_twelve_hours_of_pm(db: Path) -> None:
+    """An hourly feed may land late: the index of a station whose newest hour is two hours old uses
+    that station's own last twelve hours, not the nine that fall inside twelve hours of now."""
+    hourly = [{"quantity": q, "interval_s": 3600} for q in ("pm10", "pm25", "o3", "no2")]
+    with running(db, now_us=NOW_US) as (platform, client, _):
+        ids = register(client, [thing("air:late", CITY_HALL, hourly)])
+        newest = NOW_US - NOW_US % HOUR_US - 2 * HOUR_US
+        pm10 = [20.0] * 3 + [60.0] * 9  # the early hours matter: C12 covers all twelve
+        rows = [obs(ids["air:late:pm10"], newest - (11 - h) * HOUR_US, v) for h, v in enumerate(pm10)]
+        rows += [obs(ids[f"air:late:{q}"], newest - (11 - h) * HOUR_US, v) for q, v in (("pm25", 10.0), ("o3", 0.02), ("no2", 0.02)) for h in range(12)]
+        assert post(client, rows)["accepted"] == len(rows)
+        platform.air.refresh()
+        inputs = client.get("/api/air").json()["stations"]["air:late"]["cai"]["inputs"]
+        assert inputs["pm10"] == round(pm_predicted_24h(pm10, "pm10"), 4)
+        assert inputs["pm10"] != round(pm_predicted_24h(pm10[3:], "pm10"), 4)

@@ -91,11 +91,12 @@ def summary() -> list[list[Any]]:
     if r := load("wall"):
         lag, fp = r["lag_ms"], r["first_paint_ms"]["median"]
         rows.append(["5a wall first meaningful paint", f"{fp:.0f} ms", f"{r['data_floor_ms']['median']:.0f} ms (fetching the same data)", r["paint_ratio"],
-                     "(no target)", True])
-        rows.append([f"5b wall on-screen lag at {r['rate']:g} obs/s", f"p99 {lag['p99']} ms (p50 {lag['p50']})", f"{r['bare_lag_ms']['p99']} ms (bare page p99)",
+                     "(no target)", None])
+        rows.append([f"5b wall on-screen lag at {r['rate']:g} obs/s ({r['layout']} layout)", f"p99 {lag['p99']} ms (p50 {lag['p50']})", f"{r['bare_lag_ms']['p99']} ms (bare page p99)",
                      r["lag_ratio_p99"], "p99 < 250 ms", r["targets"]["lag_p99_under_250ms"]])
         m = r["memory"]
-        rows.append([f"5c wall JS heap over {r['duration_s'] / 60:.0f} min", f"{m['first_mib']:.1f} -> {m['last_mib']:.1f} MiB", "", f"{m['growth']:+.1%}",
+        rows.append([f"5c wall memory over {r['duration_s'] / 60:.0f} min", f"heap {m['first_mib']:.1f} -> {m['last_mib']:.1f} MiB, browser "
+                     f"{m['browser_rss_first_mib']:.0f} -> {m['browser_rss_last_mib']:.0f} MiB", "", f"{m['growth']:+.1%} / {m['browser_rss_growth']:+.1%}",
                      "flat (within 10%)", r["targets"]["memory_flat"]])
     mem = memory_rows()
     if mem:

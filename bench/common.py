@@ -147,7 +147,7 @@ def fmt(v: Any, nd: int = 1) -> str:
 
 def table(title: str, header: list[str], rows: list[list[Any]]) -> str:
     cells = [[fmt(c) for c in r] for r in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(header)]
     line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
     out = [f"\n== {title}", line, "  ".join("-" * w for w in widths)]
     for r in cells:

@@ -11,8 +11,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+class _Condition:
+    """What every condition shares: report a state only when it changes."""
+
+    active: bool
+
+    def _become(self, now: bool) -> bool | None:
+        if now == self.active:
+            return None
+        self.active = now
+        return now
+
+    def tick(self, now_ms: int) -> bool | None:
+        """Only conditions about time passing (Stale) change on a tick."""
+        return None
+
+
 @dataclass
-class Threshold:
+class Threshold(_Condition):
     """Holds when the value stays at or above `above` (or at or below `below`) for `for_s` seconds;
     stops holding only once the value is back past `clear_at`, so a value hovering at the line does
     not raise and clear an alert every reading (hysteresis)."""
@@ -42,25 +58,19 @@ class Threshold:
     def feed(self, t_ms: int, v: float) -> bool | None:
         if self.active:
             if self._cleared(v):
-                self.active, self._since_ms = False, None
-                return False
+                self._since_ms = None
+                return self._become(False)
             return None
         if not self._beyond(v):
             self._since_ms = None
             return None
         if self._since_ms is None:
             self._since_ms = t_ms
-        if t_ms - self._since_ms >= self.for_s * 1000:
-            self.active = True
-            return True
-        return None
-
-    def tick(self, now_ms: int) -> bool | None:
-        return None
+        return self._become(True) if t_ms - self._since_ms >= self.for_s * 1000 else None
 
 
 @dataclass
-class RateOfChange:
+class RateOfChange(_Condition):
     """Holds while the value changes faster than `max_change` per `per_s` seconds between
     consecutive readings (a sensor jumping, a road emptying at once)."""
 
@@ -74,18 +84,11 @@ class RateOfChange:
         if last is None or t_ms <= last[0]:
             return None
         rate = abs(v - last[1]) / ((t_ms - last[0]) / 1000) * self.per_s
-        now = rate > self.max_change
-        if now != self.active:
-            self.active = now
-            return now
-        return None
-
-    def tick(self, now_ms: int) -> bool | None:
-        return None
+        return self._become(rate > self.max_change)
 
 
 @dataclass
-class Frozen:
+class Frozen(_Condition):
     """Holds while the last `readings` values are all the same: a stuck sensor still reports, so
     freshness does not catch it."""
 
@@ -101,18 +104,11 @@ class Frozen:
     def feed(self, t_ms: int, v: float) -> bool | None:
         self._run = self._run + 1 if v == self._value else 1
         self._value = v
-        now = self._run >= self.readings
-        if now != self.active:
-            self.active = now
-            return now
-        return None
-
-    def tick(self, now_ms: int) -> bool | None:
-        return None
+        return self._become(self._run >= self.readings)
 
 
 @dataclass
-class Stale:
+class Stale(_Condition):
     """Holds when no reading has come for more than `max_age_s` (a feed or sensor gone quiet)."""
 
     max_age_s: float
@@ -121,15 +117,9 @@ class Stale:
 
     def feed(self, t_ms: int, v: float) -> bool | None:
         self._last_ms = t_ms if self._last_ms is None else max(self._last_ms, t_ms)
-        if self.active:
-            self.active = False
-            return False
-        return None
+        return self._become(False)
 
     def tick(self, now_ms: int) -> bool | None:
-        if self._last_ms is None or self.active:
+        if self._last_ms is None:
             return None
-        if now_ms - self._last_ms > self.max_age_s * 1000:
-            self.active = True
-            return True
-        return None
+        return self._become(now_ms - self._last_ms > self.max_age_s * 1000)

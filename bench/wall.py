@@ -60,12 +60,8 @@ BARE_CLIENT = """() => {
 
 def _children() -> dict[int, list[int]]:
     out: dict[int, list[int]] = {}
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
-            out.setdefault(int(fields["PPid"]), []).append(int(fields["Pid"]))
-        except (OSError, KeyError, ValueError):
-            continue
+    for pid, (ppid, _) in common._proc_table().items():
+        out.setdefault(ppid, []).append(pid)
     return out
 
 

@@ -109,7 +109,7 @@ async function main() {
     document.getElementById("stale").hidden = !(live.connected && Object.values(live.freshness).some((f) => f.datastreams && f.fresh === 0));
     if (stale !== lastStale && lastStale != null && Math.abs(stale - lastStale) > 50) events.add("ev_stale", `${stale.toLocaleString()}`, "warn");
     lastStale = stale;
-    const simulated = Object.values(live.feeds).some((f) => f.simulated) || [...live.things.values()].some((th) => th.simulated);
+    const simulated = live.simulated || Object.values(live.feeds).some((f) => f.simulated);
     document.getElementById("simulated").hidden = !simulated;
   });
   let lastStale = null;

@@ -138,11 +138,11 @@ export class CityMap {
     const agg = (kind, q) => live.aggregates[level]?.[code]?.[kind]?.[q]?.mean;
     switch (this.layer) {
       case "cai": return level === "gu" ? live.air.gu?.[code]?.index : null;
-      case "pm10": case "pm25": return level === "gu" ? agg("air_station", this.layer) : this._dongMean("sdot", this.layer, code);
+      case "pm10": case "pm25": return level === "gu" ? agg("air_station", this.layer) : this._scan("dong").get(code) ?? null;
       case "road_speed": return level === "gu" ? agg("road_link", "road_speed") : null;
       case "congestion": return level === "gu" ? live.aggregates.gu?.[code]?.hotspot?.congestion_level?.max : null;
-      case "sdot": return level === "gu" ? agg("sdot", this.sdotQuantity) : this._dongMean("sdot", this.sdotQuantity, code);
-      case "freshness": return this._freshShare(level, code);
+      case "sdot": return level === "gu" ? agg("sdot", this.sdotQuantity) : this._scan("dong").get(code) ?? null;
+      case "freshness": return this._scan(level).get(code) ?? null;
       default: return null;
     }
   }
@@ -151,26 +151,26 @@ export class CityMap {
     return { cai: "cai", pm10: "pm10", pm25: "pm25", road_speed: "road_speed", congestion: "congestion_level", sdot: this.sdotQuantity, freshness: "fresh_share" }[this.layer];
   }
 
-  _dongMean(kind, q, dong) {
-    let n = 0, s = 0;
-    const now = this.live.serverTime;
-    for (const th of this.live.things.values()) {
-      if (th.dong !== dong || th.kind !== kind) continue;
-      const id = th.streams.get(q);
-      if (id != null && this.live.isFresh(id, now)) { s += this.live.value.get(id); n += 1; }
+  // Values the page computes from the things themselves (a dong's S-DoT mean, a place's share of
+  // fresh datastreams): one pass over the registry per repaint for all places, kept until the next.
+  _scan(level) {
+    const key = `${level}:${this.layer}:${this.sdotQuantity}`;
+    if (this._scanned?.key === key) return this._scanned.values;
+    const live = this.live, now = live.serverTime;
+    const sum = new Map(), count = new Map();
+    const add = (place, v) => { sum.set(place, (sum.get(place) ?? 0) + v); count.set(place, (count.get(place) ?? 0) + 1); };
+    if (this.layer === "freshness") {
+      for (const d of live.ds.values()) add(level === "gu" ? d.thing.gu : d.thing.dong, live.isFresh(d.id, now) ? 1 : 0);
+    } else {
+      const q = this.layer === "sdot" ? this.sdotQuantity : this.layer;
+      for (const th of live.thingsOf("sdot")) {
+        const id = th.streams.get(q);
+        if (id != null && live.isFresh(id, now)) add(th.dong, live.value.get(id));
+      }
     }
-    return n ? s / n : null;
-  }
-
-  _freshShare(level, code) {
-    let n = 0, fresh = 0;
-    const now = this.live.serverTime;
-    for (const d of this.live.ds.values()) {
-      if ((level === "gu" ? d.thing.gu : d.thing.dong) !== code) continue;
-      n += 1;
-      if (this.live.isFresh(d.id, now)) fresh += 1;
-    }
-    return n ? fresh / n : null;
+    const values = new Map([...sum].map(([place, s]) => [place, s / count.get(place)]));
+    this._scanned = { key, values };
+    return values;
   }
 
   // The value and colour of one thing under the current layer.
@@ -196,6 +196,7 @@ export class CityMap {
 
   repaint(changedIds) {
     if (!this.map.getSource("gu")) return;
+    this._scanned = null; // values or time moved since the last repaint
     const m = this.map;
     const q = this.layerQuantity();
     // Place colours follow the aggregates (once a second); a burst of values recolours only its things.

@@ -11,6 +11,7 @@ const json = async (url) => {
 export class LiveCity {
   constructor() {
     this.things = new Map(); // id -> {id, key, name, kind, lon, lat, gu, dong, simulated, streams: Map(quantity -> ds id)}
+    this.simulated = false; // any Thing simulated
     this.ds = new Map(); // ds id -> {thing, quantity, interval}
     this.value = new Map(); // ds id -> value
     this.time = new Map(); // ds id -> phenomenon time (ms)
@@ -37,6 +38,7 @@ export class LiveCity {
       if (this.things.has(th.id[i])) continue;
       this.things.set(th.id[i], { id: th.id[i], key: th.key[i], name: th.name[i], kind: th.kind[i], lon: th.lon[i], lat: th.lat[i],
         gu: th.gu[i], dong: th.dong[i], simulated: th.simulated[i], streams: new Map() });
+      this.simulated ||= th.simulated[i];
     }
     const d = r.datastreams;
     const added = [];

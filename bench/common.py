@@ -249,6 +249,10 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 180.0) -> Server:
+        # A feed key for this store, as a real data source has; producers (child processes) inherit it.
+        made = subprocess.run([PY, "-m", "citywall", "key", "add", "bench", "--role", "feed", "--db", str(self.db)], cwd=ROOT,
+                              capture_output=True, text=True, check=True)
+        os.environ["CITYWALL_API_KEY"] = made.stdout.strip()
         cmd = [PY, "-m", "citywall", "up", "--feed", "none", "--db", str(self.db), "--port", str(self.port), "--log-level", "warning", *self.extra]
         self._log = open(self.log, "wb")  # noqa: SIM115
         t0 = time.perf_counter()
@@ -311,7 +315,8 @@ def http_json(method: str, url: str, body: Any = None, timeout: float = 120.0) -
     import msgspec
 
     data = None if body is None else msgspec.json.encode(body)
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", "X-API-Key": os.environ.get("CITYWALL_API_KEY", "")}
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     with urllib.request.urlopen(req, timeout=timeout) as r:
         return msgspec.json.decode(r.read())
 

@@ -7,11 +7,14 @@ a 2-core machine; this one writes a pre-built request and reads one response, no
 from __future__ import annotations
 
 import asyncio
+import os
 
 
 class HttpConn:
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
+        # The feed API key the benchmark's server was given (bench.common.Server sets it for its children).
+        self.key = os.environ.get("CITYWALL_API_KEY", "")
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -37,6 +40,8 @@ class HttpConn:
         h = f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
         if method in ("POST", "PUT"):
             h += f"Content-Type: {ctype}\r\nContent-Length: {body_len}\r\n"
+            if self.key:
+                h += f"X-API-Key: {self.key}\r\n"
         return (h + "\r\n").encode()
 
     async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:

@@ -52,12 +52,26 @@ def make_platform(db: Path | str, **settings: Any) -> Platform:
     return Platform(Settings(db=str(db), feed="none", **settings))
 
 
+def credential(platform: Platform, role: str = "feed", name: str = "tests") -> dict[str, str]:
+    """Headers carrying a new credential of `role`: an API key for feed, else a user's session."""
+    accounts = platform.accounts
+    if role == "feed":
+        key = platform.pipeline.call(lambda: accounts.create_key(f"{name}-{role}", "feed", by="tests")).result()
+        return {"X-API-Key": key["key"]}
+    platform.pipeline.call(lambda: accounts.create_user(f"{name}-{role}", role, "correct horse battery staple")).result()
+    session = platform.pipeline.call(lambda: accounts.open_session(f"{name}-{role}")).result()
+    return {"Authorization": f"Bearer {session['token']}"}
+
+
 @contextmanager
-def running(db: Path | str, now_us: int | None = None, **settings: Any) -> Iterator[tuple[Platform, TestClient, FrozenClock | None]]:
-    """A platform and a TestClient with its lifespan running; optionally a frozen clock."""
+def running(db: Path | str, now_us: int | None = None, *, anonymous: bool = False, **settings: Any) -> Iterator[tuple[Platform, TestClient, FrozenClock | None]]:
+    """A platform and a TestClient with its lifespan running; optionally a frozen clock. The client
+    sends a feed API key (as a data source would) unless `anonymous`."""
     platform = make_platform(db, **settings)
     clock = FrozenClock(platform, now_us) if now_us is not None else None
     with TestClient(create_app(platform)) as client:
+        if not anonymous:
+            client.headers.update(credential(platform))
         yield platform, client, clock
 
 

@@ -27,10 +27,21 @@ class Server:
         self.args = args or ("--feed", "none")
         self.proc: subprocess.Popen | None = None
         self.port = 0
+        self.key = ""  # a feed API key, made before the first start (the CLI needs the store to itself)
+
+    def command(self, *args: str) -> str:
+        """Run a `citywall` command on this server's store (while the server is stopped); its stdout."""
+        python = str(PYTHON) if PYTHON.exists() else sys.executable
+        done = subprocess.run([python, "-m", "citywall", *args, "--db", str(self.db)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise AssertionError(f"citywall {' '.join(args)} failed: {done.stderr}")
+        return done.stdout.strip()
 
     def start(self, port: int | None = None) -> None:
         """Start (again); a restart may ask for the port it had, as a restarted service keeps its address."""
         self.port = port or free_port()
+        if not self.key:
+            self.key = self.command("key", "add", "tests", "--role", "feed")
         python = str(PYTHON) if PYTHON.exists() else sys.executable
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
@@ -53,7 +64,7 @@ class Server:
     def request(self, method: str, path: str, body: bytes | None = None, timeout: float = 10) -> tuple[int, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
-            conn.request(method, path, body=body, headers={"content-type": "application/json"})
+            conn.request(method, path, body=body, headers={"content-type": "application/json", "X-API-Key": self.key})
             r = conn.getresponse()
             return r.status, r.read()
         finally:

@@ -48,7 +48,7 @@ def load(server: Server, ds_ids: list[int], base_us: int, kill_after_s: float, a
                 with lock:
                     sent.update(rows)
                 try:
-                    conn.request("POST", "/api/observations", body=body, headers={"content-type": "application/json"})
+                    conn.request("POST", "/api/observations", body=body, headers={"content-type": "application/json", "X-API-Key": server.key})
                     r = conn.getresponse()
                     payload = r.read()
                 except (OSError, http.client.HTTPException):

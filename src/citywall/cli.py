@@ -19,7 +19,8 @@ def _up(args: argparse.Namespace) -> int:
 
     settings = Settings(host=args.host, port=args.port, db=args.db, feed=args.feed, speed=args.speed, seed=args.seed,
                         city=args.city, raw_retention_days=args.raw_retention_days, feed_options=dict(args.feed_option),
-                        indicators=args.indicators)
+                        indicators=args.indicators, facilities=args.facilities, rules=args.rules, focus_severity=args.focus_severity,
+                        focus_seconds=args.focus_seconds, escalate_after_s=args.escalate_after, escalation_webhook=args.escalation_webhook)
     try:
         platform = Platform(settings)
     except (ValueError, OSError) as exc:  # a bad setting or file (IndicatorError is a ValueError): say which
@@ -68,6 +69,126 @@ def _kiosk(args: argparse.Namespace) -> int:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+# -- users and keys: the store opened directly (the server must not be running) -----------
+LOCKED = "the store is in use by a running citywall; stop it or use the API (POST /api/users, /api/keys)"
+
+
+def _cli_actor() -> str:
+    import getpass
+    import os
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # a container user without a passwd entry
+        return f"cli:uid{os.getuid()}"
+
+
+def _accounts(args: argparse.Namespace, *, create: bool = False):  # noqa: ANN202
+    """(store, accounts, audit) over the DuckDB file; None (after saying why) when it cannot be opened."""
+    import duckdb
+
+    from citywall.auth import Accounts, AuditLog
+    from citywall.clock import Clock
+    from citywall.store.embedded import EmbeddedStore
+
+    if not create and not Path(args.db).exists():
+        print(f"citywall {args.command}: no store at {args.db} (give --db, or start citywall once)", file=sys.stderr)
+        return None
+    try:
+        store = EmbeddedStore(args.db)
+    except duckdb.IOException as exc:
+        print(f"citywall {args.command}: {LOCKED}" if "lock" in str(exc).lower() else f"citywall {args.command}: {exc}", file=sys.stderr)
+        return None
+    clock = Clock()
+    return store, Accounts(store, clock), AuditLog(store, clock)
+
+
+def _read_password(args: argparse.Namespace) -> str | None:
+    import getpass
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass(f"password for {args.name}: ")
+    if getpass.getpass("again: ") != first:
+        print(f"citywall {args.command}: the two passwords differ; nothing changed", file=sys.stderr)
+        return None
+    return first
+
+
+def _run_accounts(args: argparse.Namespace, action, *, create: bool = False) -> int:  # noqa: ANN001
+    """Open the store, run `action(accounts, audit, actor)` in one transaction, close; errors said plainly."""
+    from citywall.auth import AccountError, atomic
+
+    opened = _accounts(args, create=create)
+    if opened is None:
+        return 2
+    store, accounts, audit = opened
+    try:
+        return atomic(store, lambda: action(accounts, audit, _cli_actor()))
+    except AccountError as exc:
+        print(f"citywall {args.command}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+
+
+def _user(args: argparse.Namespace) -> int:
+    if args.user_command == "list":
+        def show(accounts, audit, actor) -> int:  # noqa: ANN001
+            for u in accounts.users():
+                print(f"{u['name']:<24} {u['role']:<9} {'disabled' if u['disabled'] else 'enabled':<9} created {_ms(u['created_at_ms'])}")
+            return 0
+        return _run_accounts(args, show)
+    password = _read_password(args)
+    if password is None:
+        return 1
+    if args.user_command == "add":
+        def add(accounts, audit, actor) -> int:  # noqa: ANN001
+            accounts.create_user(args.name, args.role, password)
+            audit.append(actor, "user.create", args.name, {"role": args.role})
+            print(f"user {args.name} ({args.role}) created", file=sys.stderr)
+            return 0
+        return _run_accounts(args, add, create=True)
+
+    def passwd(accounts, audit, actor) -> int:  # noqa: ANN001
+        accounts.set_password(args.name, password)
+        audit.append(actor, "user.password", args.name, {})
+        print(f"password of {args.name} changed; their sessions have ended", file=sys.stderr)
+        return 0
+    return _run_accounts(args, passwd)
+
+
+def _key(args: argparse.Namespace) -> int:
+    if args.key_command == "add":
+        def add(accounts, audit, actor) -> int:  # noqa: ANN001
+            key = accounts.create_key(args.name, args.role, by=actor)
+            audit.append(actor, "key.create", key["id"], {"name": key["name"], "role": key["role"]})
+            print(f"API key {key['id']} ({args.name}, {args.role}); it is shown only now:", file=sys.stderr)
+            print(key["key"], flush=True)  # alone on stdout, so a script can capture it
+            return 0
+        return _run_accounts(args, add, create=True)
+    if args.key_command == "list":
+        def show(accounts, audit, actor) -> int:  # noqa: ANN001
+            for k in accounts.keys():
+                state = f"revoked {_ms(k['revoked_at_ms'])}" if k["revoked_at_ms"] is not None else "active"
+                print(f"{k['id']}  {k['name']:<24} {k['role']:<9} created {_ms(k['created_at_ms'])} by {k['created_by']}  {state}")
+            return 0
+        return _run_accounts(args, show)
+
+    def revoke(accounts, audit, actor) -> int:  # noqa: ANN001
+        key = accounts.revoke_key(args.id)
+        audit.append(actor, "key.revoke", args.id, {"name": key["name"]})
+        print(f"API key {args.id} ({key['name']}) revoked", file=sys.stderr)
+        return 0
+    return _run_accounts(args, revoke)
+
+
+def _ms(ms: int) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
 def _option(text: str) -> tuple[str, object]:
     """KEY=VALUE, the value read as a YAML scalar (so 500 is a number and true a boolean)."""
     import yaml
@@ -96,6 +217,16 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--raw-retention-days", type=float, default=30.0, help="keep raw rows this long; hourly rollups stay")
     up.add_argument("--indicators", default=None, metavar="FILE",
                     help="the city's indicators as CSV or YAML (default: the shipped example, shown as an example)")
+    up.add_argument("--facilities", default=None, metavar="FILE",
+                    help="the city's cameras, hospitals, shelters and fire stations as CSV (default: the shipped example, shown as an example)")
+    up.add_argument("--rules", default=None, metavar="FILE",
+                    help="alert rules as YAML (default: the rules an admin last saved through the API, else the shipped rules)")
+    up.add_argument("--focus-severity", default="high", choices=["informational", "low", "medium", "high", "critical"],
+                    help="a new incident at or above this severity takes focus on the wall")
+    up.add_argument("--focus-seconds", type=float, default=60.0, help="how long an incident keeps the focus before the wall returns")
+    up.add_argument("--escalate-after", type=float, default=300.0, metavar="SECONDS",
+                    help="an unacknowledged critical alarm escalates after this long")
+    up.add_argument("--escalation-webhook", default=None, metavar="URL", help="where escalations are POSTed as JSON")
     up.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     up.set_defaults(func=_up)
 
@@ -109,6 +240,33 @@ def build_parser() -> argparse.ArgumentParser:
     city = sub.add_parser("city", help="print the city's districts and dongs")
     city.add_argument("--city", default="seoul")
     city.set_defaults(func=_city)
+
+    db_help = "DuckDB file (default data/citywall.duckdb, as citywall up); the server must not be running"
+    user = sub.add_parser("user", help="add, list or change users (with the server stopped; else use the API)")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    user_add = user_sub.add_parser("add", help="create a user")
+    user_add.add_argument("name")
+    user_add.add_argument("--role", required=True, choices=["viewer", "operator", "admin"])
+    user_passwd = user_sub.add_parser("passwd", help="set a user's password (ends their sessions)")
+    user_passwd.add_argument("name")
+    for p in (user_add, user_passwd):
+        p.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    user_list = user_sub.add_parser("list", help="list users")
+    for p in (user_add, user_passwd, user_list):
+        p.add_argument("--db", default=str(Path("data") / "citywall.duckdb"), help=db_help)
+    user.set_defaults(func=_user)
+
+    key = sub.add_parser("key", help="add, list or revoke API keys (with the server stopped; else use the API)")
+    key_sub = key.add_subparsers(dest="key_command", required=True)
+    key_add = key_sub.add_parser("add", help="create an API key and print it (only the key, on stdout)")
+    key_add.add_argument("name", help="what the key is for, e.g. the feed's name")
+    key_add.add_argument("--role", required=True, choices=["feed", "operator", "admin"])
+    key_list = key_sub.add_parser("list", help="list API keys (without their secrets)")
+    key_revoke = key_sub.add_parser("revoke", help="revoke an API key")
+    key_revoke.add_argument("id", help="the key's id (the part after cw_)")
+    for p in (key_add, key_list, key_revoke):
+        p.add_argument("--db", default=str(Path("data") / "citywall.duckdb"), help=db_help)
+    key.set_defaults(func=_key)
     return parser
 
 

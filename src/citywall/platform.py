@@ -13,14 +13,23 @@ from pathlib import Path
 from typing import Any
 
 from citywall.air.live import AirIndex
+from citywall.alerts.alarms import ALARM_CHANGED, AlarmBook
+from citywall.alerts.engine import RuleEngine
+from citywall.alerts.live import AlertRunner
+from citywall.alerts.rules import load_rules, parse_rules
+from citywall.alerts.severity import rank
+from citywall.auth.accounts import Accounts
+from citywall.auth.audit import AuditLog, atomic
 from citywall.city import City, load_city
+from citywall.city.facilities import Facilities, load_facilities
 from citywall.city.indicators import Indicators, load_indicators
 from citywall.clock import Clock
 from citywall.feeds import Feed, make_feed
 from citywall.ingest.batch import ObservationBatch
 from citywall.ingest.pipeline import IngestResult, Pipeline
 from citywall.ingest.validate import Limits
-from citywall.live.bus import EventBus
+from citywall.incidents.board import INCIDENT_CHANGED, IncidentBoard
+from citywall.live.bus import AIR_REFRESHED, EventBus
 from citywall.live.hub import LiveHub
 from citywall.live.snapshot import SnapshotCache
 from citywall.live.state import LiveState
@@ -47,6 +56,12 @@ class Settings:
     hourly_retention_days: float | None = None  # keep hourly rollups for ever
     rollup_every_s: float = 300.0
     indicators: str | None = None  # CSV or YAML of city indicators; None: the shipped example
+    facilities: str | None = None  # CSV of cameras, hospitals, shelters, fire stations; None: the shipped example
+    rules: str | None = None  # alert rules YAML; None: the rules an admin last saved, else the shipped ones
+    focus_severity: str = "high"  # a new incident at or above this takes focus on the wall
+    focus_seconds: float = 60.0  # ... and the wall returns to its normal view after this long
+    escalate_after_s: float = 300.0  # an unacknowledged critical alarm escalates after this long
+    escalation_webhook: str | None = None  # where escalations are POSTed (JSON)
     feed_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -67,6 +82,17 @@ class Platform:
         self.snapshots = SnapshotCache(self)
         self.air = AirIndex(self)
         self.indicators: Indicators = load_indicators(settings.indicators)
+        self.facilities: Facilities = load_facilities(settings.facilities, self.city)
+        rank(settings.focus_severity)
+        self.accounts = Accounts(self.store, self.clock)
+        self.audit = AuditLog(self.store, self.clock)
+        self.incidents = IncidentBoard(self)
+        self.alarms = AlarmBook(self, escalate_after_s=settings.escalate_after_s, webhook=settings.escalation_webhook)
+        saved = self.store.get_meta("rules_yaml") if settings.rules is None else None
+        ruleset = parse_rules(saved, "the rules an admin saved (PUT /api/rules)") if saved else load_rules(settings.rules)
+        self.rules_yaml = ruleset.text
+        self.engine = RuleEngine(ruleset, self.registry, self.city)
+        self.alert_runner = AlertRunner(self, self.engine, self.alarms.apply_all)
         self.feeds: list[Feed] = []
         if settings.feed != "none":
             self.feeds.append(make_feed(settings.feed, seed=settings.seed, **settings.feed_options))
@@ -76,12 +102,22 @@ class Platform:
         self.bus.bind(asyncio.get_running_loop())
         self.pipeline.start()
         self.hub.start()
+        self.incidents.load()
+        self.alarms.load()
+        admin_file = Path(self.settings.db).parent / "initial-admin-password.txt" if self.settings.db != ":memory:" else None
+        if admin_file is not None and await asyncio.wrap_future(self.pipeline.call(lambda: atomic(self.store, lambda: self._bootstrap(admin_file)))):
+            log.warning("no users yet: created user 'admin'; its password is in %s (change it after logging in)", admin_file)
+        self.bus.listen(INCIDENT_CHANGED, lambda doc: self.hub.publish({"type": "incident", **doc}))
+        self.bus.listen(ALARM_CHANGED, lambda doc: self.hub.publish({"type": "alarm", "alarm": doc}))
+        self.alert_runner.start()
+        self._tasks.append(asyncio.create_task(self.alarms.run_escalation(), name="citywall-escalation"))
         for feed in self.feeds:
             self._tasks.append(asyncio.create_task(self._run_feed(feed), name=f"feed-{feed.name}"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="citywall-rollup"))
         self._tasks.append(asyncio.create_task(self._air_index(), name="citywall-air-index"))
 
     async def stop(self) -> None:
+        self.alert_runner.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -113,6 +149,7 @@ class Platform:
         while True:
             try:
                 latest = await asyncio.to_thread(self.air.refresh)
+                self.bus.fire(AIR_REFRESHED, latest)
             except Exception:
                 log.exception("air index failed; retrying next period")
                 latest = None
@@ -140,6 +177,32 @@ class Platform:
 
     async def register(self, things: list[ThingIn]) -> tuple[list[Thing], list[Datastream]]:
         return await asyncio.wrap_future(self.pipeline.register(things))
+
+    def _bootstrap(self, admin_file: Path) -> str | None:
+        """A first administrator on a store without users, so a new install is not locked out."""
+        password = self.accounts.ensure_admin(admin_file)
+        if password:
+            self.audit.append("system", "user.create", "admin", {"role": "admin", "bootstrap": True})
+        return password
+
+    def operations_settings(self) -> dict[str, Any]:
+        s = self.settings
+        return {"focus_severity": s.focus_severity, "focus_seconds": s.focus_seconds, "escalate_after_s": s.escalate_after_s,
+                "escalation_webhook": bool(s.escalation_webhook), "facilities_example": self.facilities.is_example}
+
+    async def replace_rules(self, text: str, *, by: str) -> dict[str, Any]:
+        """Validate and put new alert rules in force, keep them in the store, audit the change."""
+        ruleset = parse_rules(text, "the rules sent")
+        signals = self.engine.replace(ruleset)
+
+        def run() -> None:
+            self.store.set_meta("rules_yaml", text)
+            self.audit.append(by, "rules.replace", "rules", {"rules": [r.id for r in ruleset.rules]})
+
+        await asyncio.wrap_future(self.pipeline.call(run))
+        self.rules_yaml = ruleset.text
+        await self.alarms.apply(signals)
+        return {"rules": len(ruleset.rules), "cleared": len(signals)}
 
     def feed_status(self) -> dict[str, Any]:
         return {f.name: {"simulated": f.simulated, **f.status()} for f in self.feeds}

@@ -66,9 +66,13 @@ class AirIndex:
         self.latest: dict[str, Any] = {"time_ms": None, "stations": {}, "gu": {}, "region": {}, "city": None}
 
     def refresh(self) -> dict[str, Any]:
+        self.latest = self.compute(self.platform.clock.now_us())
+        return self.latest
+
+    def compute(self, now_us: int) -> dict[str, Any]:
+        """The index as it stood at `now_us` (the present, or a past moment for replay)."""
         p = self.platform
         reg = p.registry
-        now_us = p.clock.now_us()
         streams = {}
         for ds_id in reg.select(kind=STATION_KIND):
             d = reg.datastreams[int(ds_id)]
@@ -91,7 +95,7 @@ class AirIndex:
         city = p.city
         gu = {code: index_of(combine(v)) for code, v in by_gu.items()}
         region = {code: index_of(combine([i for g in r.districts for i in by_gu.get(g, [])])) for code, r in city.regions.items()}
-        self.latest = {
+        return {
             "time_ms": now_us // 1000,
             "computed_at_ms": int(time.time() * 1000),
             "method": "AirKorea CAI: newest hourly mean for gases, predicted 24 h average (C24E) for PM; places use the mean of their stations",
@@ -100,4 +104,3 @@ class AirIndex:
             "region": {k: v for k, v in region.items() if v is not None},
             "city": index_of(combine([i for v in by_gu.values() for i in v])),
         }
-        return self.latest

@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 OBSERVATIONS_COMMITTED = "observations_committed"
 REGISTRY_CHANGED = "registry_changed"
+AIR_REFRESHED = "air_refreshed"  # AirIndex.latest after each recomputation
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,12 @@ class LiveHub:
         self.subscribers.discard(sub)
         metrics.WS_CLIENTS.set(len(self.subscribers))
 
+    def publish(self, message: dict) -> None:
+        """Send an event (an incident or alarm changing) to every live client, in order with the deltas."""
+        encoded = msgspec.json.encode(message)
+        for sub in self.subscribers:
+            sub.offer(encoded)
+
     def _on_commit(self, committed: Committed) -> None:
         if len(committed.changed) == 0:
             return

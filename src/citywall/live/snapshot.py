@@ -22,7 +22,7 @@ MAX_AGE_S = 1.0
 class SnapshotCache:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
-        self._key: tuple[int, int] | None = None
+        self._key: tuple[int, ...] | None = None
         self._bytes = b""
         self._built = 0.0
         # The parts of the last build the hub also sends on their own (aggregates, freshness, feeds).
@@ -41,10 +41,15 @@ class SnapshotCache:
             "aggregates": p.live.aggregates(now),
             "freshness": p.live.freshness(now),
             "air": p.air.latest,
+            "incidents": p.incidents.active(),
+            "incident_counts": p.incidents.counts(),
+            "alarms": p.alarms.open_alarms(),
+            "operations": p.operations_settings(),
         }
 
-    def _current_key(self) -> tuple[int, int]:
-        return (self.platform.live.version, len(self.platform.registry.datastreams))
+    def _current_key(self) -> tuple[int, ...]:
+        p = self.platform
+        return (p.live.version, len(p.registry.datastreams), p.incidents.version, p.alarms.version, p.air.latest.get("computed_at_ms") or 0)
 
     def stale(self) -> bool:
         return not self._bytes or self._key != self._current_key() or time.monotonic() - self._built > MAX_AGE_S

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from citywall.observations.model import Datastream, Thing
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: operations tables (incident and alarm events, users, sessions, keys, audit)
 Resolution = Literal["raw", "minute", "hour", "day"]
 Aggregate = Literal["mean", "min", "max", "last"]
 BUCKETS = {"minute": "1 minute", "hour": "1 hour", "day": "1 day"}
@@ -92,6 +92,8 @@ class EmbeddedStore:
             self.con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
         elif int(row[0]) > SCHEMA_VERSION:
             raise RuntimeError(f"{self.path} has schema version {row[0]}; this citywall knows up to {SCHEMA_VERSION}")
+        elif int(row[0]) < SCHEMA_VERSION:  # the schema file only adds tables: an older store is now current
+            self.con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
 
     def close(self) -> None:
         self.con.close()
@@ -280,6 +282,22 @@ class EmbeddedStore:
         """
         rows = cur.execute(sql, [raw_from, end_us, start_us, hourly_to]).fetchnumpy()
         return {"t": rows["t"].tolist(), "v": rows["v"].tolist(), "n": rows["n"].tolist()}
+
+    def values_at(self, t_us: int, lookback_us: int) -> dict[str, np.ndarray]:
+        """The newest value of every datastream at a past moment (replay), from raw rows within
+        `lookback_us` before it, or from hourly rollups where raw rows have passed retention."""
+        cur = self.reader()
+        if t_us - lookback_us >= int(self.get_meta("raw_from_us") or 0):
+            return cur.execute(
+                "SELECT datastream_id AS ds, epoch_us(max(phenomenon_time)) AS t, arg_max(result, phenomenon_time) AS v FROM observations "
+                "WHERE phenomenon_time <= make_timestamptz(?) AND phenomenon_time > make_timestamptz(?) GROUP BY datastream_id",
+                [t_us, t_us - lookback_us],
+            ).fetchnumpy()
+        return cur.execute(
+            "SELECT datastream_id AS ds, epoch_us(max(last_time)) AS t, arg_max(last, last_time) AS v FROM observations_hourly "
+            "WHERE last_time <= make_timestamptz(?) AND hour > make_timestamptz(?) GROUP BY datastream_id",
+            [t_us, t_us - lookback_us - HOUR_US],
+        ).fetchnumpy()
 
     def hourly_means(self, datastreams: list[int], start_us: int, end_us: int) -> dict[str, list]:
         """Mean per datastream and clock hour from raw rows (start of hour, UTC ms), for indices

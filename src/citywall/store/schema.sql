@@ -1,4 +1,4 @@
--- citywall embedded store, schema version 1. Timestamps are UTC (TIMESTAMPTZ, microseconds).
+-- citywall embedded store. Every statement is idempotent; SCHEMA_VERSION in embedded.py names the newest. Timestamps are UTC (TIMESTAMPTZ, microseconds).
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 CREATE TABLE IF NOT EXISTS things (
     id INTEGER PRIMARY KEY, key VARCHAR UNIQUE NOT NULL, name VARCHAR, kind VARCHAR,
@@ -20,3 +20,26 @@ CREATE TABLE IF NOT EXISTS quarantine (
 CREATE TABLE IF NOT EXISTS observations_hourly (
     datastream_id INTEGER, hour TIMESTAMPTZ, n INTEGER, mean DOUBLE, min DOUBLE, max DOUBLE,
     last DOUBLE, last_time TIMESTAMPTZ);
+-- Schema version 2: operations. Incidents and alarms are stored as their events, never updated in
+-- place, so any past moment can be rebuilt (replay) and nothing an operator did is lost.
+CREATE TABLE IF NOT EXISTS incident_events (
+    seq BIGINT PRIMARY KEY, incident_id VARCHAR NOT NULL, event_time TIMESTAMPTZ NOT NULL, event VARCHAR NOT NULL,
+    step VARCHAR, actor VARCHAR NOT NULL, note VARCHAR, data JSON,
+    external VARCHAR);  -- '<source>:<the source's own id>' on the opening event: a case sent twice is opened once
+CREATE TABLE IF NOT EXISTS alarm_events (
+    seq BIGINT PRIMARY KEY, alarm_id VARCHAR NOT NULL, event_time TIMESTAMPTZ NOT NULL, event VARCHAR NOT NULL,
+    actor VARCHAR NOT NULL, data JSON);
+-- People and keys. Passwords and keys are stored only as hashes.
+CREATE TABLE IF NOT EXISTS users (
+    name VARCHAR PRIMARY KEY, role VARCHAR NOT NULL, password_hash VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL, disabled BOOLEAN NOT NULL DEFAULT false);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash VARCHAR PRIMARY KEY, user_name VARCHAR NOT NULL, created_at TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (
+    id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, role VARCHAR NOT NULL, key_hash VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL, created_by VARCHAR NOT NULL, revoked_at TIMESTAMPTZ);
+-- Append-only: who did what, when. Each row carries the hash of the one before (tamper-evident).
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq BIGINT PRIMARY KEY, logged_at TIMESTAMPTZ NOT NULL, actor VARCHAR NOT NULL, action VARCHAR NOT NULL,
+    target VARCHAR, detail JSON, prev_hash VARCHAR NOT NULL, hash VARCHAR NOT NULL);

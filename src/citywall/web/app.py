@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 import prometheus_client
-from fastapi import FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -24,7 +24,10 @@ from citywall.ingest.batch import PayloadError, decode_json
 from citywall.live.hub import RESYNC
 from citywall.observations.model import ThingIn
 from citywall.observations.registry import RegistryError
+from citywall.auth.access import Principal, require
 from citywall.platform import Platform
+from citywall.web import auth_api, operations_api
+from citywall.web.params import parse_time_us
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"
@@ -38,17 +41,7 @@ def _json(obj: Any, status: int = 200) -> Response:
 
 def _time(value: str | None, default: datetime) -> int:
     """Microseconds since the epoch from ISO 8601 or epoch milliseconds."""
-    if value is None:
-        return int(default.timestamp() * 1e6)
-    try:
-        if value.lstrip("-").isdigit():
-            return int(value) * 1000
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise HTTPException(400, f"bad time {value!r}: use ISO 8601 with an offset, or epoch milliseconds") from None
-    if dt.tzinfo is None:
-        raise HTTPException(400, f"time {value!r} needs a UTC offset (e.g. +09:00 or Z)")
-    return int(dt.timestamp() * 1e6)
+    return int(default.timestamp() * 1e6) if value is None else parse_time_us(value)
 
 
 def create_app(platform: Platform) -> FastAPI:
@@ -87,8 +80,8 @@ def create_app(platform: Platform) -> FastAPI:
     def get_things(kind: str | None = None) -> Response:
         return _json([t for t in list(platform.registry.things.values()) if kind is None or t.kind == kind])
 
-    @app.post("/api/things", tags=["registry"], summary="Register Things and their Datastreams (idempotent by key)")
-    async def post_things(request: Request) -> Response:
+    @app.post("/api/things", tags=["registry"], summary="Register Things and their Datastreams (idempotent by key); needs a feed API key or an operator")
+    async def post_things(request: Request, who: Annotated[Principal, Depends(require("feed"))]) -> Response:
         try:
             things = msgspec.json.decode(await request.body(), type=list[ThingIn])
         except msgspec.DecodeError as exc:
@@ -143,11 +136,13 @@ def create_app(platform: Platform) -> FastAPI:
         description=(
             "Each item: `datastream` (id or key), `phenomenonTime` (ISO 8601 with offset), `result` (number), "
             "optional `unit`. The response comes after the accepted rows are committed: an acknowledged row survives "
-            "a crash. Refused rows are listed with a reason and kept in the quarantine."
+            "a crash. Refused rows are listed with a reason and kept in the quarantine. Needs a feed API key "
+            "(`X-API-Key`) or an operator's session."
         ),
     )
     async def post_observations(
         request: Request,
+        who: Annotated[Principal, Depends(require("feed"))],
         source: Annotated[str, Query(pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="who sends: kept with each batch and in metrics")] = "api",
     ) -> Response:
         body = await request.body()
@@ -218,6 +213,9 @@ def create_app(platform: Platform) -> FastAPI:
     @app.get("/api/indicators", tags=["city"], summary="The city's key indicators: target, actual, trend")
     def get_indicators() -> Response:
         return _json(platform.indicators.as_dict())
+
+    app.include_router(auth_api.router)
+    app.include_router(operations_api.router)
 
     # -- the wall page --------------------------------------------------------------------
     app.mount("/static", RevalidatedStaticFiles(directory=STATIC), name="static")

@@ -23,10 +23,12 @@ from citywall.city.model import City
 from citywall.feeds.simulator.air import AirModel, AirStations
 from citywall.feeds.simulator.episodes import KINDS, EpisodeCalendar, forced_episode
 from citywall.feeds.simulator.hotspots import Hotspots
+from citywall.feeds.simulator.incidents import IncidentEvent, IncidentModel
 from citywall.feeds.simulator.roads import Roads
 from citywall.feeds.simulator.sdot import SDoT
 from citywall.feeds.simulator.timebase import HOUR_US, grid
 from citywall.feeds.simulator.weather import WeatherModel, WeatherStation
+from citywall.incidents.lifecycle import TransitionError
 from citywall.ingest.batch import NO_TIME, ObservationBatch
 from citywall.observations.model import ThingIn
 
@@ -36,6 +38,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COMPONENTS = ("air", "sdot", "roads", "hotspots", "weather")
+INCIDENT_MARK = "simulator_incidents_until_ms"  # store meta: simulated incident events up to here are applied
+INCIDENT_BACKFILL_MS = 6 * 3600 * 1000  # on a fresh store, start this far back so running cases are on the board
+INCIDENT_PERIOD_S = 10.0  # platform seconds between looks at the incident model
 
 
 class Component(Protocol):
@@ -91,6 +96,8 @@ class SimulatorFeed:
     episode_hours         how long the plateau lasts (default 12 h dust, 36 h smog, 48 h ozone)
     episode_peak          its strength (PM10 excess ug/m3 for dust, PM2.5 excess for smog, ppm O3)
     batch_rows            rows per submitted batch (default 50000)
+    incidents             simulate fire, rescue, EMS and disaster cases (default True; see docs/simulator.md)
+    incident_rate         scale the incident rates (default 1.0: Seoul's; 0 for none)
     """
 
     name = "simulator"
@@ -99,7 +106,7 @@ class SimulatorFeed:
     def __init__(self, seed: int = 2017, *, sdot_count: int = 1100, backfill_hours: float = 24.0, sdot_backfill_hours: float = 1.0,
                  components: list[str] | tuple[str, ...] | str | None = None, episodes: bool = True, episode: str | None = None,
                  episode_start: Any = None, episode_hours: float | None = None, episode_peak: float | None = None,
-                 batch_rows: int = 50_000) -> None:
+                 batch_rows: int = 50_000, incidents: bool = True, incident_rate: float = 1.0) -> None:
         self.seed = int(seed)
         self.sdot_count = int(sdot_count)
         self.backfill_hours = float(backfill_hours)
@@ -118,6 +125,9 @@ class SimulatorFeed:
         self.episode_hours = episode_hours
         self.episode_peak = episode_peak
         self.batch_rows = max(1000, int(batch_rows))
+        self.incidents_on = bool(incidents) and float(incident_rate) > 0
+        self.incident_rate = float(incident_rate)
+        self.incident_model: IncidentModel | None = None
         self.streams: dict[str, _Stream] = {}
         self.calendar: EpisodeCalendar | None = None
         self.weather: WeatherModel | None = None
@@ -156,6 +166,8 @@ class SimulatorFeed:
         if "weather" in self.components:
             made["weather"] = (WeatherStation(self.weather), self.backfill_hours)
         self.streams = {name: _Stream(name, comp, hours * 3600.0) for name, (comp, hours) in made.items()}
+        if self.incidents_on:
+            self.incident_model = IncidentModel(city, self.seed, rate_scale=self.incident_rate)
         return self
 
     def things(self) -> list[ThingIn]:
@@ -177,12 +189,62 @@ class SimulatorFeed:
             if not self.streams:
                 await asyncio.to_thread(self.build, platform.city, now)
             await self._register(platform)
-            self._stats["phase"] = "backfill"
-            await self._backfill(platform)
-            self._stats["phase"] = "live"
-            await self._live(platform)
+            incidents = asyncio.create_task(self._incidents(platform), name="simulator-incidents") if self.incident_model else None
+            try:
+                self._stats["phase"] = "backfill"
+                await self._backfill(platform)
+                self._stats["phase"] = "live"
+                await self._live(platform)
+            finally:
+                if incidents is not None:
+                    incidents.cancel()
         finally:
             self._stats.update(running=False, phase="stopped")
+
+    async def _incidents(self, platform: Platform) -> None:
+        """Open and move simulated cases through the incident board, as a 119 dispatch system would.
+
+        Starts from where the last run stopped (kept in the store), or a few hours back on a fresh
+        store so that the cases running now are on the board; a case the board already has (after a
+        restart) is not opened twice, and a step it already took is passed over.
+        """
+        assert self.incident_model is not None
+        model, board, clock = self.incident_model, platform.incidents, platform.clock
+        ids: dict[str, str] = {}
+        mark = platform.store.get_meta(INCIDENT_MARK)
+        now_ms = clock.now_us() // 1000
+        done_ms = max(int(mark), now_ms - INCIDENT_BACKFILL_MS) if mark else now_ms - INCIDENT_BACKFILL_MS
+        while True:
+            now_ms = clock.now_us() // 1000
+            if now_ms > done_ms:
+                try:
+                    events = await asyncio.to_thread(model.events, done_ms, now_ms)
+                    for ev in events:
+                        await self._incident_event(board, ev, ids)
+                    done_ms = now_ms
+                    await asyncio.wrap_future(platform.pipeline.call(lambda: platform.store.set_meta(INCIDENT_MARK, str(now_ms))))
+                    self._stats["incident_events"] = self._stats.get("incident_events", 0) + len(events)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    self._stats["errors"] += 1
+                    log.exception("simulated incidents failed; retrying")
+            await asyncio.sleep(max(0.5, clock.sleep_for(INCIDENT_PERIOD_S)))
+
+    async def _incident_event(self, board: Any, ev: IncidentEvent, ids: dict[str, str]) -> None:
+        if ev.action == "open":
+            doc = await board.open(ev.kind, ev.lon, ev.lat, ev.severity, by=ev.by, title=ev.title, address=ev.address, unit=ev.unit,
+                                   at_ms=ev.at_ms, note=ev.note, source="simulator", simulated=True, external_id=ev.external_id)
+            ids[ev.external_id] = doc["id"]
+            return
+        incident_id = ids.get(ev.external_id) or board.find_external("simulator", ev.external_id)
+        if incident_id is None:
+            return  # opened before this run looked back: not on the board
+        ids[ev.external_id] = incident_id
+        try:
+            await board.advance(incident_id, ev.step, by=ev.by, note=ev.note, at_ms=ev.at_ms)
+        except (KeyError, TransitionError):
+            pass  # closed already, or this step was taken before a restart
 
     async def _register(self, platform: Platform) -> None:
         things = await asyncio.to_thread(self.things)

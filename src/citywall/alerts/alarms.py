@@ -1,0 +1,363 @@
+"""Alarms: what a rule's signal becomes once people have to deal with it.
+
+An alarm has two independent halves of state, as in ISA-18.2 and the peers' alarm tables: whether
+its condition still holds (active or cleared) and whether someone has seen it (unacked or acked).
+It leaves the open list only when both are done (cleared and acked), so a condition that came and
+went while nobody looked is still shown. The same rule and subject holding again while an alarm is
+open is that alarm, not a new one.
+
+Alarms about the same district within SITUATION_GAP_S of each other form one situation: a
+heat-wave afternoon is one situation with many alarms, not many separate lines. An unacknowledged
+critical alarm escalates after `escalate_after_s` to a webhook (the duty officer's pager, a
+messenger bot) once.
+
+Every change is an event in `alarm_events` (so replay sees alarms as they were) and, when a person
+made it, a row in the audit log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from citywall.alerts.severity import SEVERITIES, rank
+from citywall.alerts.signal import Signal
+from citywall.auth.audit import atomic
+from citywall.store.events import EventTable
+
+if TYPE_CHECKING:
+    from citywall.platform import Platform
+
+log = logging.getLogger(__name__)
+
+ALARM_CHANGED = "alarm_changed"
+SITUATION_GAP_S = 30 * 60
+ESCALATION_RETRY_S = 60
+RAISED, CLEARED, ACKED, ASSIGNED, COMMENTED, ESCALATED, ESCALATION_FAILED, CLOSED = (
+    "raised", "cleared", "acked", "assigned", "commented", "escalated", "escalation_failed", "closed")
+
+
+class AlarmError(ValueError):
+    """A request the alarm book refuses; the message says why."""
+
+
+@dataclass
+class Alarm:
+    id: str
+    rule: str
+    subject: str
+    severity: str
+    category: str
+    title_ko: str
+    title_en: str
+    message_ko: str
+    message_en: str
+    gu: str | None
+    dong: str | None
+    lon: float | None
+    lat: float | None
+    datastream: int | None
+    value: float | None
+    raised_at_ms: int
+    situation: str
+    active: bool = True
+    acked: bool = False
+    cleared_at_ms: int | None = None
+    acked_by: str | None = None
+    acked_at_ms: int | None = None
+    assigned_to: str | None = None
+    escalated_at_ms: int | None = None
+    escalation_failed_at_ms: int | None = None
+    comments: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        return f"{'active' if self.active else 'cleared'}_{'acked' if self.acked else 'unacked'}"
+
+    @property
+    def open(self) -> bool:
+        return self.active or not self.acked
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "rule": self.rule, "subject": self.subject, "severity": self.severity, "category": self.category,
+            "title_ko": self.title_ko, "title_en": self.title_en, "message_ko": self.message_ko, "message_en": self.message_en,
+            "gu": self.gu, "dong": self.dong, "lon": self.lon, "lat": self.lat, "datastream": self.datastream, "value": self.value,
+            "state": self.state, "active": self.active, "acked": self.acked, "open": self.open, "situation": self.situation,
+            "raised_at_ms": self.raised_at_ms, "cleared_at_ms": self.cleared_at_ms, "acked_by": self.acked_by,
+            "acked_at_ms": self.acked_at_ms, "assigned_to": self.assigned_to, "escalated_at_ms": self.escalated_at_ms,
+            "escalation_failed_at_ms": self.escalation_failed_at_ms,
+            "comments": list(self.comments), "history": list(self.history),
+        }
+
+
+def apply_event(alarms: dict[str, Alarm], e: dict[str, Any]) -> Alarm | None:
+    """Apply one stored event to the alarms it concerns: the single place alarm state changes, used
+    live (after the event is written) and to rebuild the alarms at start and at a past moment."""
+    d, at_ms, who = e["data"], e["at_us"] // 1000, e["by"]
+    if e["event"] == RAISED:
+        s = d["signal"]
+        a = Alarm(e["id"], s["rule"], s["subject"], s["severity"], s.get("category", ""), s["title_ko"], s["title_en"],
+                  s.get("message_ko", ""), s.get("message_en", ""), s.get("gu"), s.get("dong"), s.get("lon"), s.get("lat"),
+                  s.get("datastream"), s.get("value"), at_ms, d["situation"])
+        alarms[a.id] = a
+    else:
+        a = alarms.get(e["id"])
+        if a is None:
+            return None
+        if e["event"] == CLEARED:
+            a.active, a.cleared_at_ms = False, at_ms
+            if d.get("value") is not None:
+                a.value = d["value"]
+        elif e["event"] == ACKED:
+            a.acked, a.acked_by, a.acked_at_ms = True, who, at_ms
+        elif e["event"] == ASSIGNED:
+            a.assigned_to = d.get("to")
+        elif e["event"] == COMMENTED:
+            a.comments.append({"by": who, "at_ms": at_ms, "text": d.get("text", "")})
+        elif e["event"] == ESCALATED:
+            a.escalated_at_ms = at_ms
+        elif e["event"] == ESCALATION_FAILED:
+            a.escalation_failed_at_ms = at_ms
+    a.history.append({"event": e["event"], "at_ms": at_ms, "by": who, **({"detail": d["detail"]} if "detail" in d else {})})
+    return a
+
+
+def fold(events: list[dict[str, Any]]) -> dict[str, Alarm]:
+    alarms: dict[str, Alarm] = {}
+    for e in events:
+        apply_event(alarms, e)
+    return alarms
+
+
+class AlarmBook:
+    def __init__(self, platform: Platform, *, escalate_after_s: float = 300.0, webhook: str | None = None,
+                 escalate_severity: str = "critical") -> None:
+        rank(escalate_severity)
+        self.platform = platform
+        self.events = EventTable(platform.store, "alarm_events")
+        self.alarms: dict[str, Alarm] = {}
+        self.escalate_after_s, self.webhook, self.escalate_severity = escalate_after_s, webhook, escalate_severity
+        self.version = 0
+        self._situations: dict[str, tuple[str, int]] = {}  # gu -> (situation id, last raise ms)
+        self._queue: asyncio.Queue[list[Signal]] | None = None
+
+    def load(self) -> None:
+        ids = self.events.open_ids(opened=RAISED, closed=CLOSED)
+        self.alarms = fold(self.events.events(ids))
+        for a in sorted(self.alarms.values(), key=lambda a: a.raised_at_ms):
+            if a.gu:
+                self._situations[a.gu] = (a.situation, a.raised_at_ms)
+        self.version += 1
+
+    # -- reading --------------------------------------------------------------------------
+    def open_alarms(self) -> list[dict[str, Any]]:
+        """Open alarms, most severe and newest first."""
+        out = [a for a in self.alarms.values() if a.open]
+        out.sort(key=lambda a: (-rank(a.severity), -a.raised_at_ms))
+        return [a.as_dict() for a in out]
+
+    def get(self, alarm_id: str) -> dict[str, Any] | None:
+        a = self.alarms.get(alarm_id)
+        if a is None:
+            stored = fold(self.events.events([alarm_id]))
+            a = stored.get(alarm_id)
+        return None if a is None else a.as_dict()
+
+    def situations(self) -> list[dict[str, Any]]:
+        """Open alarms grouped by situation, the worst first."""
+        groups: dict[str, list[Alarm]] = {}
+        for a in self.alarms.values():
+            if a.open:
+                groups.setdefault(a.situation, []).append(a)
+        out = []
+        for sid, members in groups.items():
+            worst = max(members, key=lambda a: rank(a.severity))
+            out.append({"id": sid, "gu": members[0].gu, "severity": worst.severity, "title_ko": worst.title_ko, "title_en": worst.title_en,
+                        "first_ms": min(a.raised_at_ms for a in members), "last_ms": max(a.raised_at_ms for a in members),
+                        "alarms": [a.id for a in sorted(members, key=lambda a: a.raised_at_ms)],
+                        "unacked": sum(not a.acked for a in members), "active": sum(a.active for a in members)})
+        out.sort(key=lambda s: (-rank(s["severity"]), -s["last_ms"]))
+        return out
+
+    def near(self, gu: str | None, since_ms: int) -> list[dict[str, Any]]:
+        """Alarms in a district, open or raised since a time (an incident's related alerts)."""
+        return [a.as_dict() for a in self.alarms.values() if a.gu == gu and (a.open or a.raised_at_ms >= since_ms)]
+
+    def at(self, t_us: int) -> list[dict[str, Any]]:
+        """The alarms open at a past moment, as they stood then (replay)."""
+        ids = self.events.open_ids(opened=RAISED, closed=CLOSED, until_us=t_us)
+        return [a.as_dict() for a in fold(self.events.events(ids, until_us=t_us)).values() if a.open]
+
+    def counts(self) -> dict[str, int]:
+        out = {s: 0 for s in SEVERITIES}
+        for a in self.alarms.values():
+            if a.open:
+                out[a.severity] += 1
+        return out
+
+    # -- signals from the rules -----------------------------------------------------------
+    def apply_all(self, signals: list[Signal]) -> None:
+        """Take signals from the rule engine (on the event loop); written in order by one task."""
+        if not signals:
+            return
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+            asyncio.get_running_loop().create_task(self._drain(), name="citywall-alarms")
+        self._queue.put_nowait(signals)
+
+    async def _drain(self) -> None:
+        assert self._queue is not None
+        while True:
+            signals = await self._queue.get()
+            try:
+                await self.apply(signals)
+            except Exception:
+                log.exception("could not record %d alarm signals", len(signals))
+
+    async def apply(self, signals: list[Signal]) -> list[dict[str, Any]]:
+        """Raise or clear alarms for signals; returns the alarms that changed."""
+        events: list[dict[str, Any]] = []
+        open_by_key = {(a.rule, a.subject): a for a in self.alarms.values() if a.active}
+        seq = self.events._seq
+        batch: set[str] = set()  # situations given to alarms raised in this call (not in self.alarms yet)
+        for s in signals:
+            key = (s.rule, s.subject)
+            current = open_by_key.get(key)
+            if s.active and current is None:
+                rank(s.severity)
+                seq += 1
+                alarm_id = f"ALM-{seq:07d}"
+                situation = self._situation(s.gu, s.at_ms, alarm_id, batch)
+                events.append({"id": alarm_id, "at_us": s.at_ms * 1000, "event": RAISED, "by": f"rule:{s.rule}",
+                               "data": {"signal": _signal_dict(s), "situation": situation}})
+                open_by_key[key] = Alarm(alarm_id, s.rule, s.subject, s.severity, "", "", "", "", "", s.gu, None, None, None, None, None,
+                                         s.at_ms, situation)  # a placeholder so a repeat in this batch is not raised twice
+            elif not s.active and current is not None:
+                events.append({"id": current.id, "at_us": s.at_ms * 1000, "event": CLEARED, "by": f"rule:{s.rule}",
+                               "data": {"value": s.value}})
+                del open_by_key[key]
+                if current.acked:
+                    events.append({"id": current.id, "at_us": s.at_ms * 1000, "event": CLOSED, "by": f"rule:{s.rule}", "data": {}})
+        return await self._commit(events)
+
+    def _situation(self, gu: str | None, at_ms: int, alarm_id: str, batch: set[str]) -> str:
+        """The open situation of the gu if its latest alarm is recent enough, else a new one."""
+        if gu is None:
+            return f"SIT-{alarm_id[4:]}"
+        known = self._situations.get(gu)
+        if known is not None and abs(at_ms - known[1]) <= SITUATION_GAP_S * 1000 and (
+                known[0] in batch or any(a.open and a.situation == known[0] for a in self.alarms.values())):
+            sid = known[0]
+        else:
+            sid = f"SIT-{alarm_id[4:]}"
+        self._situations[gu] = (sid, max(at_ms, known[1]) if known and known[0] == sid else at_ms)
+        batch.add(sid)
+        return sid
+
+    # -- people ---------------------------------------------------------------------------
+    async def ack(self, alarm_id: str, by: str, note: str = "") -> dict[str, Any]:
+        a = self._open(alarm_id)
+        if a.acked:
+            raise AlarmError(f"{alarm_id} was already acknowledged by {a.acked_by}")
+        now = self.platform.clock.now_us()
+        events = [{"id": alarm_id, "at_us": now, "event": ACKED, "by": by, "data": {"detail": note} if note else {}}]
+        if not a.active:
+            events.append({"id": alarm_id, "at_us": now, "event": CLOSED, "by": by, "data": {}})
+        return (await self._commit(events, audit=("alarm.ack", {"note": note})))[0]
+
+    async def assign(self, alarm_id: str, to: str, by: str) -> dict[str, Any]:
+        self._open(alarm_id)
+        if not to.strip():
+            raise AlarmError("assign to whom? give a user name")
+        event = {"id": alarm_id, "at_us": self.platform.clock.now_us(), "event": ASSIGNED, "by": by, "data": {"to": to, "detail": to}}
+        return (await self._commit([event], audit=("alarm.assign", {"to": to})))[0]
+
+    async def comment(self, alarm_id: str, text: str, by: str) -> dict[str, Any]:
+        self._open(alarm_id)
+        if not text.strip():
+            raise AlarmError("an empty comment says nothing")
+        if len(text) > 4000:
+            raise AlarmError("a comment is at most 4,000 characters")
+        event = {"id": alarm_id, "at_us": self.platform.clock.now_us(), "event": COMMENTED, "by": by, "data": {"text": text}}
+        return (await self._commit([event], audit=("alarm.comment", {"text": text})))[0]
+
+    def _open(self, alarm_id: str) -> Alarm:
+        a = self.alarms.get(alarm_id)
+        if a is None or not a.open:
+            raise KeyError(alarm_id)
+        return a
+
+    # -- escalation -----------------------------------------------------------------------
+    async def escalate_due(self) -> list[dict[str, Any]]:
+        """Escalate unacknowledged alarms at or above the escalation severity that waited too long."""
+        now_ms = self.platform.clock.now_us() // 1000
+        due = [a for a in self.alarms.values() if a.open and not a.acked and a.escalated_at_ms is None
+               and rank(a.severity) >= rank(self.escalate_severity) and now_ms - a.raised_at_ms >= self.escalate_after_s * 1000
+               # A webhook that failed is tried again a minute later, not every check.
+               and (a.escalation_failed_at_ms is None or now_ms - a.escalation_failed_at_ms >= ESCALATION_RETRY_S * 1000)]
+        out = []
+        for a in due:
+            if self.webhook:
+                ok, detail = await asyncio.to_thread(_post, self.webhook, {"type": "citywall.alarm.escalated", "alarm": a.as_dict()})
+            else:
+                ok, detail = True, "no webhook configured: shown on the wall only"
+            event = {"id": a.id, "at_us": now_ms * 1000, "event": ESCALATED if ok else ESCALATION_FAILED, "by": "escalation",
+                     "data": {"detail": detail}}
+            out += await self._commit([event], audit=("alarm.escalate" if ok else "alarm.escalate_failed", {"detail": detail}))
+        return out
+
+    async def run_escalation(self, period_s: float = 5.0) -> None:
+        while True:
+            await asyncio.sleep(period_s)
+            try:
+                await self.escalate_due()
+            except Exception:
+                log.exception("escalation check failed; retrying")
+
+    # -- the one way to change ------------------------------------------------------------
+    async def _commit(self, events: list[dict[str, Any]], audit: tuple[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        if not events:
+            return []
+        p = self.platform
+
+        def run() -> None:
+            self.events.append(events, transaction=False)
+            if audit is not None:
+                p.audit.append(events[0]["by"], audit[0], events[0]["id"], audit[1])
+
+        await asyncio.wrap_future(p.pipeline.call(lambda: atomic(p.store, run)))
+        changed: dict[str, Alarm] = {}
+        for e in events:
+            a = apply_event(self.alarms, e)
+            if a is not None:
+                changed[a.id] = a
+        for a in changed.values():
+            if not a.open:
+                del self.alarms[a.id]
+        self.version += 1
+        docs = [a.as_dict() for a in changed.values()]
+        for doc in docs:
+            p.bus.fire(ALARM_CHANGED, doc)
+        return docs
+
+
+def _signal_dict(s: Signal) -> dict[str, Any]:
+    return {f: getattr(s, f) for f in s.__struct_fields__}
+
+
+def _post(url: str, body: dict[str, Any]) -> tuple[bool, str]:
+    """POST JSON to the escalation webhook; (delivered, what happened)."""
+    request = urllib.request.Request(url, data=json.dumps(body, ensure_ascii=False).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", "User-Agent": "citywall-escalation"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - an operator-configured URL
+            return 200 <= response.status < 300, f"webhook answered {response.status}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return False, f"webhook failed: {exc}"

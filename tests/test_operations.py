@@ -291,3 +291,26 @@ def test_alarm_states_follow_the_lifecycle(shared: Any, actions: list[tuple[str,
         assert len([a for a in now_open if a.active]) <= 1
         assert [(a.active, a.acked) for a in now_open] == [(m["active"], m["acked"]) for m in mine]
         assert all(len(a.history) >= 1 and a.history[0]["event"] == "raised" for a in now_open)
+
+
+def test_after_a_restart_alarms_no_rule_holds_are_cleared_and_held_ones_kept(db: Path) -> None:
+    with running(db, now_us=FIXED_NOW_US) as (platform, client, _):
+        client.portal.call(platform.alarms.apply, [signal("crowd", "ds:1", True, NOW_MS), signal("road", "ds:2", True, NOW_MS)])
+    with running(db, now_us=FIXED_NOW_US + 3600 * 1_000_000) as (platform, client, _):
+        assert {a["rule"] for a in client.get("/api/alarms").json()["items"]} == {"crowd", "road"}  # the book survives a restart
+        cleared = client.portal.call(platform.alarms.reconcile, {("road", "ds:2")}, NOW_MS + 1)
+        assert [a["rule"] for a in cleared] == ["crowd"] and cleared[0]["state"] == "cleared_unacked"
+        assert {a["rule"]: a["state"] for a in client.get("/api/alarms").json()["items"]} == {"crowd": "cleared_unacked", "road": "active_unacked"}
+
+
+def test_an_alarm_that_ended_long_before_it_arrived_is_kept_but_not_left_to_acknowledge(db: Path) -> None:
+    """A backfill or a gateway's old buffer can raise and clear an alarm hours back: it is stored (and
+    replayed), but nobody is asked to acknowledge what was over before anyone could see it."""
+    with running(db, now_us=FIXED_NOW_US) as (platform, client, _):
+        hours_ago = NOW_MS - 3 * 3600_000
+        client.portal.call(platform.alarms.apply, [signal("crowd", "ds:1", True, hours_ago), signal("crowd", "ds:1", False, hours_ago + 600_000),
+                                                   signal("road", "ds:2", True, NOW_MS - 120_000), signal("road", "ds:2", False, NOW_MS - 60_000)])
+        open_now = {a["rule"]: a["state"] for a in client.get("/api/alarms").json()["items"]}
+        assert open_now == {"road": "cleared_unacked"}
+        then = picture_at(platform, (hours_ago + 60_000) * 1000)
+        assert [a["rule"] for a in then["alarms"]] == ["crowd"]

@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8765
 DEFAULT_DATA_DIR = Path("data")
+# After a start, rules (whose state is in memory) have this long to see their conditions hold again
+# before alarms from before the start that no rule holds are cleared: longer than the shipped rules' durations.
+RULES_RELEARN_S = 3600.0
 
 
 @dataclass
@@ -111,6 +114,7 @@ class Platform:
         self.bus.listen(ALARM_CHANGED, lambda doc: self.hub.publish({"type": "alarm", "alarm": doc}))
         self.alert_runner.start()
         self._tasks.append(asyncio.create_task(self.alarms.run_escalation(), name="citywall-escalation"))
+        self._tasks.append(asyncio.create_task(self._reconcile_alarms(self.clock.now_us() // 1000), name="citywall-alarm-reconcile"))
         for feed in self.feeds:
             self._tasks.append(asyncio.create_task(self._run_feed(feed), name=f"feed-{feed.name}"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="citywall-rollup"))
@@ -155,6 +159,16 @@ class Platform:
                 latest = None
             # Until the first index exists (a feed still starting), look again soon.
             await asyncio.sleep(period if latest and latest["city"] else min(period, 5.0))
+
+    async def _reconcile_alarms(self, started_ms: int) -> None:
+        """Once the rules have relearned the live state after a start, clear what they no longer hold."""
+        await asyncio.sleep(self.clock.sleep_for(RULES_RELEARN_S))
+        try:
+            cleared = await self.alarms.reconcile(set(self.engine.state()), started_ms)
+            if cleared:
+                log.info("cleared %d alarms from before the restart that no rule holds now", len(cleared))
+        except Exception:
+            log.exception("alarm reconciliation after start failed")
 
     async def compact(self, until_us: int) -> int:
         """Sort raw days and hours before `until_us` by datastream (EmbeddedStore.compact), one at a time

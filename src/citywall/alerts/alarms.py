@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 ALARM_CHANGED = "alarm_changed"
 SITUATION_GAP_S = 30 * 60
 ESCALATION_RETRY_S = 60
+PAST_S = 3600  # an alarm that cleared longer ago than this when the clear arrived closes without an ack
 RAISED, CLEARED, ACKED, ASSIGNED, COMMENTED, ESCALATED, ESCALATION_FAILED, CLOSED = (
     "raised", "cleared", "acked", "assigned", "commented", "escalated", "escalation_failed", "closed")
 
@@ -67,6 +68,7 @@ class Alarm:
     situation: str
     active: bool = True
     acked: bool = False
+    closed: bool = False  # off the list: cleared and acknowledged, or over before it arrived
     cleared_at_ms: int | None = None
     acked_by: str | None = None
     acked_at_ms: int | None = None
@@ -82,7 +84,7 @@ class Alarm:
 
     @property
     def open(self) -> bool:
-        return self.active or not self.acked
+        return not self.closed and (self.active or not self.acked)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -125,6 +127,8 @@ def apply_event(alarms: dict[str, Alarm], e: dict[str, Any]) -> Alarm | None:
             a.escalated_at_ms = at_ms
         elif e["event"] == ESCALATION_FAILED:
             a.escalation_failed_at_ms = at_ms
+        elif e["event"] == CLOSED:
+            a.closed = True
     a.history.append({"event": e["event"], "at_ms": at_ms, "by": who, **({"detail": d["detail"]} if "detail" in d else {})})
     return a
 
@@ -226,6 +230,7 @@ class AlarmBook:
         events: list[dict[str, Any]] = []
         open_by_key = {(a.rule, a.subject): a for a in self.alarms.values() if a.active}
         seq = self.events._seq
+        now_ms = self.platform.clock.now_us() // 1000
         batch: set[str] = set()  # situations given to alarms raised in this call (not in self.alarms yet)
         for s in signals:
             key = (s.rule, s.subject)
@@ -245,6 +250,25 @@ class AlarmBook:
                 del open_by_key[key]
                 if current.acked:
                     events.append({"id": current.id, "at_us": s.at_ms * 1000, "event": CLOSED, "by": f"rule:{s.rule}", "data": {}})
+                elif now_ms - s.at_ms > PAST_S * 1000:
+                    # Over before anyone could have seen it (a backfill, a gateway's old buffer): kept in the
+                    # store and in replay, but not left on the list for someone to acknowledge.
+                    events.append({"id": current.id, "at_us": s.at_ms * 1000, "event": CLOSED, "by": "history",
+                                   "data": {"detail": f"ended more than {PAST_S // 60} minutes before it arrived"}})
+        return await self._commit(events)
+
+    async def reconcile(self, held: set[tuple[str, str]], raised_before_ms: int) -> list[dict[str, Any]]:
+        """Clear active alarms raised before a restart whose condition the rules no longer hold.
+
+        Rule state lives in memory; after a restart the rules learn again from the live stream. An
+        alarm still active in the book that no rule holds once they have had time to learn would
+        otherwise stay active for ever, since nothing would ever clear it.
+        """
+        now_ms = self.platform.clock.now_us() // 1000
+        stale = [a for a in self.alarms.values() if a.active and a.raised_at_ms < raised_before_ms and (a.rule, a.subject) not in held]
+        events = [{"id": a.id, "at_us": now_ms * 1000, "event": CLEARED, "by": "restart",
+                   "data": {"value": None, "detail": "no longer held by the rules after a restart"}} for a in stale]
+        events += [{"id": a.id, "at_us": now_ms * 1000, "event": CLOSED, "by": "restart", "data": {}} for a in stale if a.acked]
         return await self._commit(events)
 
     def _situation(self, gu: str | None, at_ms: int, alarm_id: str, batch: set[str]) -> str:

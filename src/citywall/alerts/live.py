@@ -96,12 +96,21 @@ class AlertRunner:
             self._deliver(self.engine.on_values(ids, t_us, np.asarray(newest["v"], dtype=np.float64)))
 
     def _on_committed(self, event: Committed) -> None:
-        ids = np.asarray(event.changed, dtype=np.int64)
-        if not len(ids):
-            return
-        live = self.platform.live
-        with live.lock:
-            t, v = live.last_t[ids].copy(), live.last_v[ids].copy()
+        if event.rows is not None:
+            # Every accepted reading in time order: a duration or a run of equal readings counts
+            # every reading, also when one commit brings many (a backfill, a gateway's buffer).
+            ds, t, v = event.rows
+            if not len(ds):
+                return
+            order = np.argsort(t, kind="stable")
+            ids, t, v = ds[order].astype(np.int64), t[order].astype(np.int64), v[order].astype(np.float64)
+        else:
+            ids = np.asarray(event.changed, dtype=np.int64)
+            if not len(ids):
+                return
+            live = self.platform.live
+            with live.lock:
+                t, v = live.last_t[ids].copy(), live.last_v[ids].copy()
         try:
             signals = self.engine.on_values(ids, t, v)
         except Exception:

@@ -287,7 +287,7 @@ class Pipeline:
         for q in qrows:
             metrics.REJECTED.labels(q["reason"]).inc()
         sources = tuple(sorted({b.source for b in batches}))
-        return results, Committed(changed, len(acc), len(rej), sources)
+        return results, Committed(changed, len(acc), len(rej), sources, (merged.ds[acc], merged.t_us[acc], verdict.value[acc]))
 
 
 def _concat(batches: list[ObservationBatch]) -> ObservationBatch:

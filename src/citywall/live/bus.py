@@ -21,12 +21,15 @@ AIR_REFRESHED = "air_refreshed"  # AirIndex.latest after each recomputation
 
 @dataclass(frozen=True)
 class Committed:
-    """Fired after a group commit: which datastreams got a newer value."""
+    """Fired after a group commit: which datastreams got a newer value, and the accepted rows
+    themselves (datastream, time µs, value) for listeners that must see every reading in order,
+    such as alert rules with a duration."""
 
     changed: np.ndarray
     accepted: int
     rejected: int
     sources: tuple[str, ...]
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 class EventBus:

@@ -206,9 +206,13 @@ def create_app(platform: Platform) -> FastAPI:
         return _json({**what, "unit": unit, "resolution": resolution, "aggregate": aggregate,
                       "start_ms": start_us // 1000, "end_ms": end_us // 1000, **series})
 
-    @app.get("/api/air", tags=["live"], summary="The live CAI of each air station, district, region and the city")
-    def get_air() -> Response:
-        return _json(platform.air.latest)
+    @app.get("/api/air", tags=["live"], summary="The live CAI of each air station, district, region and the city (or the US EPA AQI)")
+    async def get_air(index: Literal["cai", "aqi"] = Query("cai", description="cai: Korea's CAI (what the wall shows); aqi: the US EPA AQI (2024)"),
+                      at: str | None = Query(None, description="a past moment (ISO 8601 or epoch ms); default now")) -> Response:
+        if index == "cai" and at is None:
+            return _json(platform.air.latest)
+        t_us = platform.clock.now_us() if at is None else parse_time_us(at)
+        return _json(await asyncio.to_thread(platform.air.compute, t_us, index))
 
     @app.get("/api/indicators", tags=["city"], summary="The city's key indicators: target, actual, trend")
     def get_indicators() -> Response:

@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the city's cameras, hospitals, shelters and fire stations as CSV (default: the shipped example, shown as an example)")
     up.add_argument("--rules", default=None, metavar="FILE",
                     help="alert rules as YAML (default: the rules an admin last saved through the API, else the shipped rules)")
-    up.add_argument("--focus-severity", default="high", choices=["informational", "low", "medium", "high", "critical"],
+    up.add_argument("--focus-severity", default="critical", choices=["informational", "low", "medium", "high", "critical"],
                     help="a new incident at or above this severity takes focus on the wall")
     up.add_argument("--focus-seconds", type=float, default=60.0, help="how long an incident keeps the focus before the wall returns")
     up.add_argument("--escalate-after", type=float, default=300.0, metavar="SECONDS",

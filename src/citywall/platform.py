@@ -61,7 +61,7 @@ class Settings:
     indicators: str | None = None  # CSV or YAML of city indicators; None: the shipped example
     facilities: str | None = None  # CSV of cameras, hospitals, shelters, fire stations; None: the shipped example
     rules: str | None = None  # alert rules YAML; None: the rules an admin last saved, else the shipped ones
-    focus_severity: str = "high"  # a new incident at or above this takes focus on the wall
+    focus_severity: str = "critical"  # a new incident at or above this takes focus on the wall (high: ~180 a day in Seoul)
     focus_seconds: float = 60.0  # ... and the wall returns to its normal view after this long
     escalate_after_s: float = 300.0  # an unacknowledged critical alarm escalates after this long
     escalation_webhook: str | None = None  # where escalations are POSTed (JSON)

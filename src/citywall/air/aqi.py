@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from citywall.air.bands import interpolate, truncate
+
 INDEX_BANDS = ((0, 50), (51, 100), (101, 150), (151, 200), (201, 300), (301, 500))
 CATEGORIES = (
     {"code": "good", "en": "Good", "ko": "좋음", "color": "#00e400"},
@@ -54,11 +56,6 @@ class AqiResult:
                 "pollutant": self.pollutant, "sub_indices": self.sub_indices, "scale": "us_epa_aqi_2024"}
 
 
-def _truncate(value: float, decimals: int) -> float:
-    scale = 10**decimals
-    return math.floor(value * scale + 1e-9) / scale
-
-
 def aqi_sub_index(pollutant: str, concentration: float) -> int:
     """One pollutant's AQI: Ip = (IHi - ILo) / (BPHi - BPLo) x (Cp - BPLo) + ILo, rounded.
 
@@ -70,16 +67,11 @@ def aqi_sub_index(pollutant: str, concentration: float) -> int:
     if concentration is None or not math.isfinite(concentration) or concentration < 0:
         raise ValueError(f"{pollutant} concentration must be a finite number >= 0, got {concentration!r}")
     averaging, decimals, factor, bands = BREAKPOINTS[pollutant]
-    c = _truncate(concentration * factor, decimals)
-    if c > bands[-1][1]:
-        if len(bands) < len(INDEX_BANDS):
-            raise BeyondTable(f"{pollutant} {c:g} is above the {averaging} AQI table (top {bands[-1][1]:g}); EPA uses another averaging time there")
-        return 500
-    for (bp_lo, bp_hi), (i_lo, i_hi) in zip(bands, INDEX_BANDS):
-        if c <= bp_hi:
-            c = max(c, bp_lo)
-            return int(math.floor((i_hi - i_lo) / (bp_hi - bp_lo) * (c - bp_lo) + i_lo + 0.5))
-    return 500
+    c = truncate(concentration * factor, decimals)
+    index = interpolate(c, bands, INDEX_BANDS)
+    if index is None and len(bands) < len(INDEX_BANDS):
+        raise BeyondTable(f"{pollutant} {c:g} is above the {averaging} AQI table (top {bands[-1][1]:g}); EPA uses another averaging time there")
+    return 500 if index is None else index
 
 
 def category_of(index: int) -> int:

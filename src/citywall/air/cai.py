@@ -10,6 +10,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from citywall.air.bands import interpolate, truncate
+
 # Index bands and the grade each one is.
 INDEX_BANDS = ((0, 50), (51, 100), (101, 250), (251, 500))
 GRADES = (
@@ -55,12 +57,6 @@ class CaiResult:
                 "pollutant": self.pollutant, "sub_indices": self.sub_indices}
 
 
-def _truncate(value: float, decimals: int) -> float:
-    scale = 10**decimals
-    # The small epsilon keeps 0.07 (0.06999999... in binary) at 0.070, as a person reading it would.
-    return math.floor(value * scale + 1e-9) / scale
-
-
 def sub_index(pollutant: str, concentration: float) -> int:
     """The sub-index of one pollutant: Ip = (IHI - ILO) / (BPHI - BPLO) x (Cp - BPLO) + ILO, rounded.
 
@@ -73,12 +69,8 @@ def sub_index(pollutant: str, concentration: float) -> int:
     decimals, bands = BREAKPOINTS[pollutant]
     if concentration > bands[-1][1]:
         return 500
-    c = _truncate(concentration, decimals)
-    for (bp_lo, bp_hi), (i_lo, i_hi) in zip(bands, INDEX_BANDS):
-        if c <= bp_hi:
-            c = max(c, bp_lo)
-            return int(math.floor((i_hi - i_lo) / (bp_hi - bp_lo) * (c - bp_lo) + i_lo + 0.5))
-    return 500
+    index = interpolate(truncate(concentration, decimals), bands, INDEX_BANDS)
+    return 500 if index is None else index
 
 
 def grade_of(index: int) -> int:

@@ -38,6 +38,18 @@ class PasswordIn(BaseModel):
     current: str | None = Field(None, description="your present password (needed when you change your own)")
 
 
+async def _audited(request: Request, principal: Principal, action: str, target: str, change: Callable[[], T]) -> T:
+    """Make a change and its audit row (who, what, on whom) in one transaction."""
+    audit = request.app.state.platform.audit
+
+    def run() -> T:
+        result = change()
+        audit.append(principal.actor, action, target, {})
+        return result
+
+    return await _write(request, run)
+
+
 class KeyIn(BaseModel):
     name: str
     role: str
@@ -140,36 +152,21 @@ async def set_password(name: str, body: PasswordIn, request: Request,
     found = credentials(request)
     keep = found[1] if own and found and found[0] == "session" else None
 
-    def run() -> dict[str, Any]:
-        user = p.accounts.set_password(name, body.password, keep_session=keep)
-        p.audit.append(principal.actor, "user.password", name, {})
-        return user
-
-    return await _write(request, run)
+    return await _audited(request, principal, "user.password", name, lambda: p.accounts.set_password(name, body.password, keep_session=keep))
 
 
 @router.post("/api/users/{name}/disable", summary="Disable a user and end their sessions (admin)")
 async def disable_user(name: str, request: Request, principal: Admin) -> dict[str, Any]:
     p = _p(request)
 
-    def run() -> dict[str, Any]:
-        user = p.accounts.disable_user(name)
-        p.audit.append(principal.actor, "user.disable", name, {})
-        return user
-
-    return await _write(request, run)
+    return await _audited(request, principal, "user.disable", name, lambda: p.accounts.disable_user(name))
 
 
 @router.post("/api/users/{name}/enable", summary="Enable a disabled user again (admin)")
 async def enable_user(name: str, request: Request, principal: Admin) -> dict[str, Any]:
     p = _p(request)
 
-    def run() -> dict[str, Any]:
-        user = p.accounts.enable_user(name)
-        p.audit.append(principal.actor, "user.enable", name, {})
-        return user
-
-    return await _write(request, run)
+    return await _audited(request, principal, "user.enable", name, lambda: p.accounts.enable_user(name))
 
 
 # -- API keys -----------------------------------------------------------------------------

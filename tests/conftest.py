@@ -49,7 +49,7 @@ def iso(us: int, offset_minutes: int = 0) -> str:
 
 
 def make_platform(db: Path | str, **settings: Any) -> Platform:
-    return Platform(Settings(db=str(db), feed="none", **settings))
+    return Platform(Settings(db=str(db), **{"feed": "none", **settings}))
 
 
 def credential(platform: Platform, role: str = "feed", name: str = "tests") -> dict[str, str]:

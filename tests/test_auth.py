@@ -360,7 +360,7 @@ def test_failed_logins_say_the_same_thing_and_are_audited(tmp_path: Path) -> Non
             assert r.status_code == 401 and r.json()["detail"] == LOGIN_FAILED
             assert r.headers["www-authenticate"] == "Bearer" and COOKIE not in r.headers.get("set-cookie", "")
         failed = platform.audit.query(action="login.failed")
-        assert [(r["actor"], r["target"]) for r in failed] == [("olga", "olga"), ("nobody", "nobody"), ("olga", "olga")]
+        assert [(r["actor"], r["target"]) for r in failed] == [("anonymous", "olga"), ("anonymous", "nobody"), ("anonymous", "olga")]
         # Disabled: the same answer as a wrong password.
         admin = login(client, "root")
         assert client.post("/api/users/vic/disable", headers=admin).status_code == 200
@@ -545,3 +545,14 @@ def test_cli_defaults_to_the_servers_store() -> None:
     for argv in (["user", "list"], ["user", "add", "a", "--role", "viewer"], ["key", "add", "a", "--role", "feed"], ["key", "revoke", "i"]):
         assert parser.parse_args(argv).db == up
     assert os.path.basename(up) == "citywall.duckdb"
+
+
+def test_password_guessing_is_refused_before_it_is_checked(tmp_path: Path) -> None:
+    """After ten failures on one name within ten minutes, further tries are refused (429) without
+    being checked, even with the right password, so guessing costs the server nothing more."""
+    with served(tmp_path) as (platform, client):
+        for _ in range(10):
+            assert client.post("/api/login", json={"name": "olga", "password": "wrong-password"}).status_code == 401
+        blocked = client.post("/api/login", json={"name": "olga", "password": PASSWORDS["olga"]})
+        assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
+        assert len(platform.audit.query(action="login.failed", limit=100)) == 10

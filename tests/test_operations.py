@@ -128,7 +128,7 @@ def test_alarm_lifecycle_ack_assign_comment_and_situations(db: Path) -> None:
         assert client.post(f"/api/alarms/{crowd['id']}/assign", json={"to": "lee"}, headers=operator).json()["assigned_to"] == "lee"
         commented = client.post(f"/api/alarms/{crowd['id']}/comment", json={"text": "경찰 협조 요청"}, headers=operator).json()
         assert commented["comments"][0]["text"] == "경찰 협조 요청"
-        assert client.post(f"/api/alarms/{crowd['id']}/comment", json={"text": "  "}, headers=operator).status_code == 409
+        assert client.post(f"/api/alarms/{crowd['id']}/comment", json={"text": "  "}, headers=operator).status_code == 422
         # Cleared after the ack: closed, off the list. Cleared before any ack: stays until acknowledged.
         client.portal.call(book.apply, [signal("crowd", "ds:1", False, NOW_MS + 180_000), signal("road", "ds:2", False, NOW_MS + 180_000)])
         left = {a["rule"]: a for a in client.get("/api/alarms").json()["items"] if a["gu"] == JUNG_GU}
@@ -314,3 +314,74 @@ def test_an_alarm_that_ended_long_before_it_arrived_is_kept_but_not_left_to_ackn
         assert open_now == {"road": "cleared_unacked"}
         then = picture_at(platform, (hours_ago + 60_000) * 1000)
         assert [a["rule"] for a in then["alarms"]] == ["crowd"]
+
+
+RULES = """
+version: 1
+rules:
+  - id: pm25_high
+    kind: threshold
+    title: {ko: 초미세먼지 높음, en: PM2.5 high}
+    category: air
+    severity: high
+    select: {quantity: pm25, kind: air_station}
+    above: 100
+    clear_at: 50
+"""
+
+
+def _wait(predicate: Any, timeout: float = 5.0) -> Any:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_rules_run_on_the_live_stream_and_a_late_reading_does_not_run_them_backwards(db: Path, tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES, encoding="utf-8")
+    with running(db, now_us=FIXED_NOW_US, rules=str(rules)) as (platform, client, _):
+        ds = register(client, [thing("air:a", CITY_HALL, [{"quantity": "pm25", "interval_s": 3600}])])["air:a:pm25"]
+        post(client, [obs(ds, FIXED_NOW_US - 10 * MINUTE_US, 120.0)])
+        alarms = _wait(lambda: client.get("/api/alarms").json()["items"])
+        assert [(a["rule"], a["state"], a["gu"], a["value"]) for a in alarms] == [("pm25_high", "active_unacked", JUNG_GU, 120.0)]
+        post(client, [obs(ds, FIXED_NOW_US - 20 * MINUTE_US, 10.0)])  # late: older than the reading the rule saw
+        post(client, [obs(ds, FIXED_NOW_US - 5 * MINUTE_US, 80.0)])  # above the clearing line: still holds
+        _wait(lambda: False, 0.5)
+        assert [a["state"] for a in client.get("/api/alarms").json()["items"]] == ["active_unacked"]
+        post(client, [obs(ds, FIXED_NOW_US - 1 * MINUTE_US, 40.0)])
+        assert _wait(lambda: [a["state"] for a in client.get("/api/alarms").json()["items"]] == ["cleared_unacked"])
+        # An admin replaces the rules: stored with an audit row saying what changed; the rule's alarm is cleared.
+        admin = credential(platform, "admin", "root")
+        bad = client.put("/api/rules", content=RULES.replace("above: 100", "above: banana"), headers=admin)
+        assert bad.status_code == 422 and "pm25_high" in bad.json()["detail"]
+        done = client.put("/api/rules", content=RULES.replace("pm25_high", "pm25_very_high").replace("above: 100", "above: 150"), headers=admin)
+        assert done.status_code == 200 and done.json()["added"] == ["pm25_very_high"] and done.json()["removed"] == ["pm25_high"]
+        assert "pm25_very_high" in client.get("/api/rules").text
+        row = platform.audit.query(action="rules.replace", limit=5)[0]
+        assert row["actor"] == "root-admin" and row["detail"]["removed"] == ["pm25_high"] and row["detail"]["sha256_before"] != row["detail"]["sha256_after"]
+    with running(db, now_us=FIXED_NOW_US) as (platform, client, _):
+        assert "pm25_very_high" in client.get("/api/rules").text  # the saved rules outlive a restart
+
+
+def test_simulated_cases_are_on_the_board_and_close_after_a_long_stop(db: Path) -> None:
+    """The simulator opens the cases running now (labelled simulated, from the gu's fire station);
+    after a stop longer than its look-back, the cases that ended meanwhile are closed with a note."""
+    opts = {"components": ["weather"], "backfill_hours": 1}
+    with running(db, now_us=FIXED_NOW_US, feed="simulator", feed_options=opts) as (platform, client, _):
+        counts = _wait(lambda: (c := client.get("/api/incidents").json()["counts"])["ems"] > 10 and c)
+        items = client.get("/api/incidents").json()["items"]
+        assert all(i["simulated"] and i["source"] == "simulator" for i in items)
+        assert counts["ems"] == sum(i["kind"] == "ems" for i in items)
+        before = {i["id"] for i in items}
+    with running(db, now_us=FIXED_NOW_US + 12 * 3600 * 1_000_000, feed="simulator", feed_options=opts) as (platform, client, _):
+        def old_ones_closed() -> bool:
+            return not before & {i["id"] for i in client.get("/api/incidents").json()["items"]}
+        assert _wait(old_ones_closed, 20)
+        closed = client.get(f"/api/incidents/{sorted(before)[0]}").json()
+        assert not closed["active"] and "stopped" in closed["timeline"][-1]["note"]

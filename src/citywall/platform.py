@@ -7,6 +7,7 @@ engine) receives this and uses its public methods, never the parts' internals.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ DEFAULT_DATA_DIR = Path("data")
 # After a start, rules (whose state is in memory) have this long to see their conditions hold again
 # before alarms from before the start that no rule holds are cleared: longer than the shipped rules' durations.
 RULES_RELEARN_S = 3600.0
+RECONCILE_EVERY_S = 600.0  # then alarms and rules are compared this often (platform seconds)
 
 
 @dataclass
@@ -161,14 +163,25 @@ class Platform:
             await asyncio.sleep(period if latest and latest["city"] else min(period, 5.0))
 
     async def _reconcile_alarms(self, started_ms: int) -> None:
-        """Once the rules have relearned the live state after a start, clear what they no longer hold."""
+        """Keep the alarm book and the rules in step. Rule state lives in memory: after a start the
+        rules relearn the present from the live stream, so alarms from before the start that no rule
+        holds once they have had the time are cleared; and a signal whose write was lost (the store
+        refused it) is repaired either way on the next round."""
         await asyncio.sleep(self.clock.sleep_for(RULES_RELEARN_S))
-        try:
-            cleared = await self.alarms.reconcile(set(self.engine.state()), started_ms)
-            if cleared:
-                log.info("cleared %d alarms from before the restart that no rule holds now", len(cleared))
-        except Exception:
-            log.exception("alarm reconciliation after start failed")
+        while True:
+            try:
+                if not self.alarms.pending:
+                    held = set(self.engine.state())
+                    cleared = await self.alarms.reconcile(held, max(started_ms, self.clock.now_us() // 1000 - int(RULES_RELEARN_S * 1000)))
+                    missing = self.alarms.missing(self.engine.active())
+                    if missing:
+                        await self.alarms.apply(missing)
+                    if cleared or missing:
+                        log.info("alarms reconciled with the rules: %d cleared, %d raised", len(cleared), len(missing))
+                self.incidents.prune()
+            except Exception:
+                log.exception("alarm reconciliation failed; retrying next round")
+            await asyncio.sleep(self.clock.sleep_for(RECONCILE_EVERY_S))
 
     async def compact(self, until_us: int) -> int:
         """Sort raw days and hours before `until_us` by datastream (EmbeddedStore.compact), one at a time
@@ -205,18 +218,23 @@ class Platform:
                 "escalation_webhook": bool(s.escalation_webhook), "facilities_example": self.facilities.is_example}
 
     async def replace_rules(self, text: str, *, by: str) -> dict[str, Any]:
-        """Validate and put new alert rules in force, keep them in the store, audit the change."""
+        """Validate new alert rules, store them with their audit row (one transaction), then put them in force."""
         ruleset = parse_rules(text, "the rules sent")
-        signals = self.engine.replace(ruleset)
+        self.engine.check(ruleset)  # what only the city can tell (gu codes), before anything is stored
+        before = {r.id for r in self.engine.ruleset.rules}
+        after = {r.id for r in ruleset.rules}
+        detail = {"rules": sorted(after), "added": sorted(after - before), "removed": sorted(before - after),
+                  "sha256_before": hashlib.sha256(self.rules_yaml.encode()).hexdigest(), "sha256_after": hashlib.sha256(text.encode()).hexdigest()}
 
         def run() -> None:
             self.store.set_meta("rules_yaml", text)
-            self.audit.append(by, "rules.replace", "rules", {"rules": [r.id for r in ruleset.rules]})
+            self.audit.append(by, "rules.replace", "rules", detail)
 
-        await asyncio.wrap_future(self.pipeline.call(run))
+        await asyncio.wrap_future(self.pipeline.call(lambda: atomic(self.store, run)))
         self.rules_yaml = ruleset.text
+        signals = self.engine.replace(ruleset)
         await self.alarms.apply(signals)
-        return {"rules": len(ruleset.rules), "cleared": len(signals)}
+        return {"rules": len(ruleset.rules), "added": detail["added"], "removed": detail["removed"], "cleared": len(signals)}
 
     def feed_status(self) -> dict[str, Any]:
         return {f.name: {"simulated": f.simulated, **f.status()} for f in self.feeds}

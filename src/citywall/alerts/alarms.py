@@ -3,8 +3,9 @@
 An alarm has two independent halves of state, as in ISA-18.2 and the peers' alarm tables: whether
 its condition still holds (active or cleared) and whether someone has seen it (unacked or acked).
 It leaves the open list only when both are done (cleared and acked), so a condition that came and
-went while nobody looked is still shown. The same rule and subject holding again while an alarm is
-open is that alarm, not a new one.
+went while nobody looked is still shown. The same rule and subject holding again while its alarm is
+still active is that alarm, not a new one; once the alarm has cleared, holding again is a new alarm
+(the cleared one stays on the list until acknowledged).
 
 Alarms about the same district within SITUATION_GAP_S of each other form one situation: a
 heat-wave afternoon is one situation with many alarms, not many separate lines. An unacknowledged
@@ -37,14 +38,21 @@ log = logging.getLogger(__name__)
 
 ALARM_CHANGED = "alarm_changed"
 SITUATION_GAP_S = 30 * 60
-ESCALATION_RETRY_S = 60
+ESCALATION_RETRY_S = 60  # after a failed delivery; doubled after each further failure
+ESCALATION_ATTEMPTS = 6  # then it is left to the wall (the failures are in the alarm's history and the audit log)
+WRITE_ATTEMPTS = 5  # tries to write the rules' signals before giving up (the periodic reconcile repairs what is lost)
+MAX_TEXT = 4000
 PAST_S = 3600  # an alarm that cleared longer ago than this when the clear arrived closes without an ack
 RAISED, CLEARED, ACKED, ASSIGNED, COMMENTED, ESCALATED, ESCALATION_FAILED, CLOSED = (
     "raised", "cleared", "acked", "assigned", "commented", "escalated", "escalation_failed", "closed")
 
 
 class AlarmError(ValueError):
-    """A request the alarm book refuses; the message says why."""
+    """A request the alarm book refuses in the alarm's present state (already acknowledged); the message says why."""
+
+
+class AlarmInputError(ValueError):
+    """A request that is wrong whatever the alarm's state (an empty comment); the message says why."""
 
 
 @dataclass
@@ -75,6 +83,7 @@ class Alarm:
     assigned_to: str | None = None
     escalated_at_ms: int | None = None
     escalation_failed_at_ms: int | None = None
+    escalation_failures: int = 0
     comments: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -127,6 +136,7 @@ def apply_event(alarms: dict[str, Alarm], e: dict[str, Any]) -> Alarm | None:
             a.escalated_at_ms = at_ms
         elif e["event"] == ESCALATION_FAILED:
             a.escalation_failed_at_ms = at_ms
+            a.escalation_failures += 1
         elif e["event"] == CLOSED:
             a.closed = True
     a.history.append({"event": e["event"], "at_ms": at_ms, "by": who, **({"detail": d["detail"]} if "detail" in d else {})})
@@ -151,6 +161,9 @@ class AlarmBook:
         self.version = 0
         self._situations: dict[str, tuple[str, int]] = {}  # gu -> (situation id, last raise ms)
         self._queue: asyncio.Queue[list[Signal]] | None = None
+        # One change at a time: every change decides from the alarms' state and then writes, so two
+        # changes must not both decide before either has written (two acks, an ack and a clear).
+        self._lock = asyncio.Lock()
 
     def load(self) -> None:
         ids = self.events.open_ids(opened=RAISED, closed=CLOSED)
@@ -220,13 +233,25 @@ class AlarmBook:
         assert self._queue is not None
         while True:
             signals = await self._queue.get()
-            try:
-                await self.apply(signals)
-            except Exception:
-                log.exception("could not record %d alarm signals", len(signals))
+            for attempt in range(WRITE_ATTEMPTS):
+                try:
+                    await self.apply(signals)
+                    break
+                except Exception:
+                    log.exception("could not record %d alarm signals (attempt %d of %d)", len(signals), attempt + 1, WRITE_ATTEMPTS)
+                    await asyncio.sleep(min(30.0, 2.0**attempt))
+
+    @property
+    def pending(self) -> int:
+        """Signals taken from the rules and not yet written."""
+        return 0 if self._queue is None else self._queue.qsize()
 
     async def apply(self, signals: list[Signal]) -> list[dict[str, Any]]:
         """Raise or clear alarms for signals; returns the alarms that changed."""
+        async with self._lock:
+            return await self._apply(signals)
+
+    async def _apply(self, signals: list[Signal]) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
         open_by_key = {(a.rule, a.subject): a for a in self.alarms.values() if a.active}
         seq = self.events._seq
@@ -264,12 +289,19 @@ class AlarmBook:
         alarm still active in the book that no rule holds once they have had time to learn would
         otherwise stay active for ever, since nothing would ever clear it.
         """
-        now_ms = self.platform.clock.now_us() // 1000
-        stale = [a for a in self.alarms.values() if a.active and a.raised_at_ms < raised_before_ms and (a.rule, a.subject) not in held]
-        events = [{"id": a.id, "at_us": now_ms * 1000, "event": CLEARED, "by": "restart",
-                   "data": {"value": None, "detail": "no longer held by the rules after a restart"}} for a in stale]
-        events += [{"id": a.id, "at_us": now_ms * 1000, "event": CLOSED, "by": "restart", "data": {}} for a in stale if a.acked]
-        return await self._commit(events)
+        async with self._lock:
+            now_ms = self.platform.clock.now_us() // 1000
+            stale = [a for a in self.alarms.values() if a.active and a.raised_at_ms < raised_before_ms and (a.rule, a.subject) not in held]
+            events = [{"id": a.id, "at_us": now_ms * 1000, "event": CLEARED, "by": "reconcile",
+                       "data": {"value": None, "detail": "no rule holds this condition any more (after a restart or a lost write)"}}
+                      for a in stale]
+            events += [{"id": a.id, "at_us": now_ms * 1000, "event": CLOSED, "by": "reconcile", "data": {}} for a in stale if a.acked]
+            return await self._commit(events)
+
+    def missing(self, active: list[Signal]) -> list[Signal]:
+        """Of the rules' active conditions, those with no active alarm (a raise whose write was lost)."""
+        have = {(a.rule, a.subject) for a in self.alarms.values() if a.active}
+        return [s for s in active if (s.rule, s.subject) not in have]
 
     def _situation(self, gu: str | None, at_ms: int, alarm_id: str, batch: set[str]) -> str:
         """The open situation of the gu if its latest alarm is recent enough, else a new one."""
@@ -287,30 +319,35 @@ class AlarmBook:
 
     # -- people ---------------------------------------------------------------------------
     async def ack(self, alarm_id: str, by: str, note: str = "") -> dict[str, Any]:
-        a = self._open(alarm_id)
-        if a.acked:
-            raise AlarmError(f"{alarm_id} was already acknowledged by {a.acked_by}")
-        now = self.platform.clock.now_us()
-        events = [{"id": alarm_id, "at_us": now, "event": ACKED, "by": by, "data": {"detail": note} if note else {}}]
-        if not a.active:
-            events.append({"id": alarm_id, "at_us": now, "event": CLOSED, "by": by, "data": {}})
-        return (await self._commit(events, audit=("alarm.ack", {"note": note})))[0]
+        if len(note) > MAX_TEXT:
+            raise AlarmInputError(f"a note is at most {MAX_TEXT:,} characters")
+        async with self._lock:
+            a = self._open(alarm_id)
+            if a.acked:
+                raise AlarmError(f"{alarm_id} was already acknowledged by {a.acked_by}")
+            now = self.platform.clock.now_us()
+            events = [{"id": alarm_id, "at_us": now, "event": ACKED, "by": by, "data": {"detail": note} if note else {}}]
+            if not a.active:
+                events.append({"id": alarm_id, "at_us": now, "event": CLOSED, "by": by, "data": {}})
+            return (await self._commit(events, audit=("alarm.ack", {"note": note})))[0]
 
     async def assign(self, alarm_id: str, to: str, by: str) -> dict[str, Any]:
-        self._open(alarm_id)
-        if not to.strip():
-            raise AlarmError("assign to whom? give a user name")
-        event = {"id": alarm_id, "at_us": self.platform.clock.now_us(), "event": ASSIGNED, "by": by, "data": {"to": to, "detail": to}}
-        return (await self._commit([event], audit=("alarm.assign", {"to": to})))[0]
+        if not to.strip() or len(to) > 200:
+            raise AlarmInputError("assign to whom? give a user name (at most 200 characters)")
+        async with self._lock:
+            self._open(alarm_id)
+            event = {"id": alarm_id, "at_us": self.platform.clock.now_us(), "event": ASSIGNED, "by": by, "data": {"to": to, "detail": to}}
+            return (await self._commit([event], audit=("alarm.assign", {"to": to})))[0]
 
     async def comment(self, alarm_id: str, text: str, by: str) -> dict[str, Any]:
-        self._open(alarm_id)
         if not text.strip():
-            raise AlarmError("an empty comment says nothing")
-        if len(text) > 4000:
-            raise AlarmError("a comment is at most 4,000 characters")
-        event = {"id": alarm_id, "at_us": self.platform.clock.now_us(), "event": COMMENTED, "by": by, "data": {"text": text}}
-        return (await self._commit([event], audit=("alarm.comment", {"text": text})))[0]
+            raise AlarmInputError("an empty comment says nothing")
+        if len(text) > MAX_TEXT:
+            raise AlarmInputError(f"a comment is at most {MAX_TEXT:,} characters")
+        async with self._lock:
+            self._open(alarm_id)
+            event = {"id": alarm_id, "at_us": self.platform.clock.now_us(), "event": COMMENTED, "by": by, "data": {"text": text}}
+            return (await self._commit([event], audit=("alarm.comment", {"text": text})))[0]
 
     def _open(self, alarm_id: str) -> Alarm:
         a = self.alarms.get(alarm_id)
@@ -321,21 +358,31 @@ class AlarmBook:
     # -- escalation -----------------------------------------------------------------------
     async def escalate_due(self) -> list[dict[str, Any]]:
         """Escalate unacknowledged alarms at or above the escalation severity that waited too long."""
-        now_ms = self.platform.clock.now_us() // 1000
-        due = [a for a in self.alarms.values() if a.open and not a.acked and a.escalated_at_ms is None
-               and rank(a.severity) >= rank(self.escalate_severity) and now_ms - a.raised_at_ms >= self.escalate_after_s * 1000
-               # A webhook that failed is tried again a minute later, not every check.
-               and (a.escalation_failed_at_ms is None or now_ms - a.escalation_failed_at_ms >= ESCALATION_RETRY_S * 1000)]
         out = []
-        for a in due:
+        for a in self._due(self.platform.clock.now_us() // 1000):
+            # The webhook is called outside the lock (it may take seconds); the result is written only
+            # if the alarm still needs it then (nobody acknowledged it meanwhile).
             if self.webhook:
                 ok, detail = await asyncio.to_thread(_post, self.webhook, {"type": "citywall.alarm.escalated", "alarm": a.as_dict()})
             else:
                 ok, detail = True, "no webhook configured: shown on the wall only"
-            event = {"id": a.id, "at_us": now_ms * 1000, "event": ESCALATED if ok else ESCALATION_FAILED, "by": "escalation",
-                     "data": {"detail": detail}}
-            out += await self._commit([event], audit=("alarm.escalate" if ok else "alarm.escalate_failed", {"detail": detail}))
+            async with self._lock:
+                now_ms = self.platform.clock.now_us() // 1000
+                if a.id not in {d.id for d in self._due(now_ms)}:
+                    continue
+                event = {"id": a.id, "at_us": now_ms * 1000, "event": ESCALATED if ok else ESCALATION_FAILED, "by": "escalation",
+                         "data": {"detail": detail}}
+                out += await self._commit([event], audit=("alarm.escalate" if ok else "alarm.escalate_failed", {"detail": detail}))
         return out
+
+    def _due(self, now_ms: int) -> list[Alarm]:
+        """Unacknowledged alarms at or above the escalation severity that waited too long; after a
+        failed delivery the next try waits twice as long as the one before, up to ESCALATION_ATTEMPTS."""
+        return [a for a in self.alarms.values() if a.open and not a.acked and a.escalated_at_ms is None
+                and rank(a.severity) >= rank(self.escalate_severity) and now_ms - a.raised_at_ms >= self.escalate_after_s * 1000
+                and a.escalation_failures < ESCALATION_ATTEMPTS
+                and (a.escalation_failed_at_ms is None
+                     or now_ms - a.escalation_failed_at_ms >= ESCALATION_RETRY_S * 1000 * 2 ** (a.escalation_failures - 1))]
 
     async def run_escalation(self, period_s: float = 5.0) -> None:
         while True:

@@ -164,7 +164,7 @@ class RuleEngine:
         self._install(ruleset, keep=set())
 
     # -- rules --------------------------------------------------------------------------
-    def _check(self, ruleset: RuleSet) -> None:
+    def check(self, ruleset: RuleSet) -> None:
         """What only the city can tell: the gu codes rules name."""
         for rule in ruleset.evaluated():
             unknown = [g for g in rule.select.gu or () if g not in self.city.districts]
@@ -173,7 +173,7 @@ class RuleEngine:
                                 source=ruleset.source)
 
     def _install(self, ruleset: RuleSet, keep: set[str]) -> None:
-        self._check(ruleset)
+        self.check(ruleset)
         rules = ruleset.evaluated()
         self.ruleset = ruleset
         self._rules = {r.id: r for r in rules}
@@ -205,7 +205,7 @@ class RuleEngine:
         """Swap in new rules (an admin's edit). Rules whose definition is unchanged keep their state
         (a 30-minute duration half run stays half run); alarms of rules removed or changed are
         cleared, and returned as clearing signals with those of cross rules that stop holding."""
-        self._check(ruleset)  # before anything changes: a refused edit leaves the running rules alone
+        self.check(ruleset)  # before anything changes: a refused edit leaves the running rules alone
         new = {r.id: r for r in ruleset.evaluated()}
         keep = {rid for rid, r in new.items() if self._rules.get(rid) == r}
         out: list[Signal] = []

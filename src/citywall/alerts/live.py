@@ -20,6 +20,7 @@ import numpy as np
 
 from citywall.alerts.engine import HOUR_MS, RuleEngine
 from citywall.alerts.signal import Signal
+from citywall.ingest.batch import NO_TIME
 from citywall.live.bus import AIR_REFRESHED, OBSERVATIONS_COMMITTED, Committed
 from citywall.observations.registry import Registry
 
@@ -55,6 +56,7 @@ class AlertRunner:
     def __init__(self, platform: Platform, engine: RuleEngine, sink: Callable[[list[Signal]], Any]) -> None:
         self.platform, self.engine, self.sink = platform, engine, sink
         self._tasks: list[asyncio.Task] = []
+        self._fed = np.full(1024, NO_TIME, dtype=np.int64)
         self._unsubscribe: list[Callable[[], None]] = []
 
     def start(self) -> None:
@@ -88,11 +90,20 @@ class AlertRunner:
         except Exception:  # the sink failing must not stop the rules
             log.exception("alert sink failed on %d signals", len(signals))
 
+    def _fed_until(self, ids: np.ndarray) -> np.ndarray:
+        """The newest time (µs) the rules have seen per datastream, growing with the registry."""
+        need = int(ids.max()) + 1 if len(ids) else 0
+        if need > len(self._fed):
+            self._fed = np.concatenate([self._fed, np.full(max(need, 2 * len(self._fed)) - len(self._fed), NO_TIME, dtype=np.int64)])
+        return self._fed[ids]
+
     def _seed(self) -> None:
         newest = self.platform.live.values()  # every reporting datastream; times in ms
         if newest["ids"]:
             ids = np.asarray(newest["ids"], dtype=np.int64)
             t_us = np.asarray(newest["t"], dtype=np.int64) * 1000
+            self._fed_until(ids)
+            np.maximum.at(self._fed, ids, t_us)
             self._deliver(self.engine.on_values(ids, t_us, np.asarray(newest["v"], dtype=np.float64)))
 
     def _on_committed(self, event: Committed) -> None:
@@ -104,6 +115,14 @@ class AlertRunner:
                 return
             order = np.argsort(t, kind="stable")
             ids, t, v = ds[order].astype(np.int64), t[order].astype(np.int64), v[order].astype(np.float64)
+            # A late reading, older than one the rules already saw for its datastream, would run a
+            # condition backwards (clear a threshold, fake a jump): the rules only go forward in time.
+            newer = t > self._fed_until(ids)
+            if not newer.all():
+                ids, t, v = ids[newer], t[newer], v[newer]
+                if not len(ids):
+                    return
+            np.maximum.at(self._fed, ids, t)
         else:
             ids = np.asarray(event.changed, dtype=np.int64)
             if not len(ids):

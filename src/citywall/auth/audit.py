@@ -49,6 +49,18 @@ class AuditLog:
     def __init__(self, store: EmbeddedStore, clock: Any) -> None:
         self.store = store
         self.clock = clock  # a Clock (now_us()) or a callable returning microseconds
+        self._tail: tuple[int, str | None] | None = None  # the newest row this log wrote: (seq, hash)
+
+    def _last(self, con: Any) -> tuple[int, str] | None:
+        """The newest row: by its primary key when this log wrote it (the row may have been rolled back
+        since, so it is looked up, not trusted), else by a scan of the table (once, at start)."""
+        if self._tail is not None and self._tail[1] is not None:
+            row = con.execute("SELECT seq, hash FROM audit_log WHERE seq = ?", [self._tail[0]]).fetchone()
+            if row is not None and row[1] == self._tail[1]:
+                after = con.execute("SELECT seq, hash FROM audit_log WHERE seq = ?", [self._tail[0] + 1]).fetchone()
+                if after is None:
+                    return row
+        return con.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
 
     def _now_us(self) -> int:
         c = self.clock
@@ -72,8 +84,9 @@ class AuditLog:
         except UnicodeEncodeError as exc:
             raise ValueError(f"audit row for {action!r} is not valid Unicode: {exc}") from None
         con = self.store.con
-        last = con.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        last = self._last(con)
         seq, prev = (int(last[0]) + 1, last[1]) if last else (1, GENESIS)
+        self._tail = (seq, None)  # the hash is filled in below, once the row is written
         row = {"seq": seq, "at_us": int(self._now_us() if at_us is None else at_us), "actor": str(actor), "action": str(action),
                "target": None if target is None else str(target), "detail": detail, "prev_hash": prev}
         digest = row_hash(prev, row)
@@ -82,6 +95,7 @@ class AuditLog:
             "VALUES (?, make_timestamptz(?), ?, ?, ?, ?, ?, ?)",
             [seq, row["at_us"], row["actor"], row["action"], row["target"], text, prev, digest],
         )
+        self._tail = (seq, digest)
         return _public({**row, "hash": digest})
 
     def query(self, limit: int = 100, actor: str | None = None, action: str | None = None,

@@ -211,7 +211,8 @@ class IncidentBoard:
 
         def run() -> None:
             self.events.append([event], transaction=False)
-            p.audit.append(event["by"], action, target, detail, at_us=event["at_us"])
+            # Logged when it is recorded; the time the sender claims for the step is part of what.
+            p.audit.append(event["by"], action, target, {**detail, "at_ms": event["at_us"] // 1000})
 
         # The event and its audit row are stored together or not at all.
         await asyncio.wrap_future(p.pipeline.call(lambda: atomic(p.store, run)))

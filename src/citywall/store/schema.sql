@@ -43,3 +43,5 @@ CREATE TABLE IF NOT EXISTS api_keys (
 CREATE TABLE IF NOT EXISTS audit_log (
     seq BIGINT PRIMARY KEY, logged_at TIMESTAMPTZ NOT NULL, actor VARCHAR NOT NULL, action VARCHAR NOT NULL,
     target VARCHAR, detail JSON, prev_hash VARCHAR NOT NULL, hash VARCHAR NOT NULL);
+-- A source's own id is looked up for every case it sends (so a case sent twice is opened once).
+CREATE INDEX IF NOT EXISTS incident_events_external ON incident_events (external);

@@ -21,13 +21,14 @@ from fastapi.staticfiles import StaticFiles
 from citywall import __version__
 from citywall.city.geojson import geojson_bytes
 from citywall.ingest.batch import PayloadError, decode_json
+from citywall.ingest.pipeline import WriterStopped
 from citywall.live.hub import RESYNC
 from citywall.observations.model import ThingIn
 from citywall.observations.registry import RegistryError
 from citywall.auth.access import Principal, require
 from citywall.platform import Platform
 from citywall.web import auth_api, operations_api
-from citywall.web.params import parse_time_us
+from citywall.web.params import parse_moment_us, parse_time_us
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"
@@ -211,7 +212,7 @@ def create_app(platform: Platform) -> FastAPI:
                       at: str | None = Query(None, description="a past moment (ISO 8601 or epoch ms); default now")) -> Response:
         if index == "cai" and at is None:
             return _json(platform.air.latest)
-        t_us = platform.clock.now_us() if at is None else parse_time_us(at)
+        t_us = platform.clock.now_us() if at is None else parse_moment_us(at)
         return _json(await asyncio.to_thread(platform.air.compute, t_us, index))
 
     @app.get("/api/indicators", tags=["city"], summary="The city's key indicators: target, actual, trend")
@@ -268,6 +269,10 @@ def create_app(platform: Platform) -> FastAPI:
             pass
         finally:
             platform.hub.unsubscribe(sub)
+
+    @app.exception_handler(WriterStopped)
+    async def writer_stopped(request: Request, exc: WriterStopped) -> JSONResponse:
+        return JSONResponse({"detail": f"not stored, retry: {exc}"}, 503)
 
     @app.exception_handler(RegistryError)
     async def registry_error(request: Request, exc: RegistryError) -> JSONResponse:

@@ -14,14 +14,14 @@ import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
-from citywall.alerts.alarms import AlarmError
+from citywall.alerts.alarms import AlarmError, AlarmInputError
 from citywall.alerts.severity import SEVERITIES
 from citywall.auth.access import Principal, require
 from citywall.incidents.board import IncidentError
 from citywall.incidents.lifecycle import KINDS, TransitionError
 from citywall.live.replay import picture_at
 from citywall.platform import Platform
-from citywall.web.params import parse_time_us
+from citywall.web.params import parse_moment_us
 
 router = APIRouter()
 JSON = "application/json"
@@ -29,23 +29,27 @@ NEAR_RADIUS_M = 1000.0
 RELATED_WINDOW_MS = 2 * 3600 * 1000
 
 
+Text = Annotated[str, msgspec.Meta(max_length=500)]
+Note = Annotated[str, msgspec.Meta(max_length=4000)]
+
+
 class IncidentIn(msgspec.Struct, forbid_unknown_fields=True):
-    kind: str
+    kind: Text
     lon: float
     lat: float
-    severity: str = "medium"
-    title: str = ""
-    address: str = ""
-    unit: str | None = None
-    time: str | None = None  # ISO 8601 with offset or epoch ms; default now
-    note: str = ""
-    external_id: str | None = None
+    severity: Text = "medium"
+    title: Text = ""
+    address: Text = ""
+    unit: Text | None = None
+    time: Text | None = None  # ISO 8601 with offset or epoch ms; default now
+    note: Note = ""
+    external_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
 
 
 class TransitionIn(msgspec.Struct, forbid_unknown_fields=True):
-    step: str
-    note: str = ""
-    time: str | None = None
+    step: Text
+    note: Note = ""
+    time: Text | None = None
 
 
 class AssignIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -78,7 +82,7 @@ async def _body(request: Request, type_: type) -> Any:
 def _ms(value: str | None) -> int | None:
     if value is None:
         return None
-    return parse_time_us(value) // 1000
+    return parse_moment_us(value) // 1000
 
 
 Feed = Annotated[Principal, Depends(require("feed"))]
@@ -88,7 +92,7 @@ Admin = Annotated[Principal, Depends(require("admin"))]
 
 # -- incidents -----------------------------------------------------------------------------
 @router.get("/api/incidents", tags=["incidents"], summary="Incidents: the active ones, or with recent=true also those closed in the last hours")
-def get_incidents(request: Request, recent: bool = False, kind: str | None = None, gu: str | None = None) -> Response:
+async def get_incidents(request: Request, recent: bool = False, kind: str | None = None, gu: str | None = None) -> Response:
     board = _platform(request).incidents
     items = board.recent() if recent else board.active()
     items = [i for i in items if (kind is None or i["kind"] == kind) and (gu is None or i["gu"] == gu)]
@@ -96,13 +100,13 @@ def get_incidents(request: Request, recent: bool = False, kind: str | None = Non
 
 
 @router.get("/api/incidents/kinds", tags=["incidents"], summary="Incident kinds and their official handling steps")
-def get_incident_kinds() -> Response:
+async def get_incident_kinds() -> Response:
     return _json({k.code: {"ko": k.ko, "en": k.en, "steps": [{"step": s.code, "ko": s.ko, "en": s.en} for s in k.steps],
                            "skippable": sorted(k.skippable)} for k in KINDS.values()} | {"_severities": list(SEVERITIES)})
 
 
 @router.get("/api/incidents/{incident_id}", tags=["incidents"], summary="One incident with its timeline, nearby cameras and facilities, and related alarms")
-def get_incident(request: Request, incident_id: str, radius_m: Annotated[float, Query(gt=0, le=20_000)] = NEAR_RADIUS_M) -> Response:
+async def get_incident(request: Request, incident_id: str, radius_m: Annotated[float, Query(gt=0, le=20_000)] = NEAR_RADIUS_M) -> Response:
     p = _platform(request)
     incident = p.incidents.get(incident_id)
     if incident is None:
@@ -132,8 +136,13 @@ async def post_incident(request: Request, who: Feed) -> Response:
 @router.post("/api/incidents/{incident_id}/transitions", tags=["incidents"], summary="Move an incident to a later step of its kind")
 async def post_transition(request: Request, incident_id: str, who: Feed) -> Response:
     body: TransitionIn = await _body(request, TransitionIn)
+    board = _platform(request).incidents
+    if who.via == "key" and who.role == "feed":
+        case = board.get(incident_id)
+        if case is not None and case["source"] != who.name:
+            raise HTTPException(403, f"a feed key moves only the cases it opened; {incident_id} came from {case['source']!r}")
     try:
-        incident = await _platform(request).incidents.advance(incident_id, body.step, by=who.actor, note=body.note, at_ms=_ms(body.time))
+        incident = await board.advance(incident_id, body.step, by=who.actor, note=body.note, at_ms=_ms(body.time))
     except KeyError:
         raise HTTPException(404, f"no open incident {incident_id!r}") from None
     except TransitionError as exc:
@@ -143,14 +152,14 @@ async def post_transition(request: Request, incident_id: str, who: Feed) -> Resp
 
 # -- alarms and situations -----------------------------------------------------------------
 @router.get("/api/alarms", tags=["alarms"], summary="Open alarms (active or not yet acknowledged), most severe first")
-def get_alarms(request: Request, severity: str | None = None, gu: str | None = None) -> Response:
+async def get_alarms(request: Request, severity: str | None = None, gu: str | None = None) -> Response:
     book = _platform(request).alarms
     items = [a for a in book.open_alarms() if (severity is None or a["severity"] == severity) and (gu is None or a["gu"] == gu)]
     return _json({"counts": book.counts(), "items": items})
 
 
 @router.get("/api/alarms/{alarm_id}", tags=["alarms"], summary="One alarm with its history and comments")
-def get_alarm(request: Request, alarm_id: str) -> Response:
+async def get_alarm(request: Request, alarm_id: str) -> Response:
     alarm = _platform(request).alarms.get(alarm_id)
     if alarm is None:
         raise HTTPException(404, f"no alarm {alarm_id!r}")
@@ -158,7 +167,7 @@ def get_alarm(request: Request, alarm_id: str) -> Response:
 
 
 @router.get("/api/situations", tags=["alarms"], summary="Open alarms grouped into situations (same district, close in time)")
-def get_situations(request: Request) -> Response:
+async def get_situations(request: Request) -> Response:
     return _json(_platform(request).alarms.situations())
 
 
@@ -167,6 +176,8 @@ async def _alarm_action(request: Request, alarm_id: str, action: Any) -> Respons
         return _json(await action)
     except KeyError:
         raise HTTPException(404, f"no open alarm {alarm_id!r}") from None
+    except AlarmInputError as exc:
+        raise HTTPException(422, str(exc)) from None
     except AlarmError as exc:
         raise HTTPException(409, str(exc)) from None
 
@@ -222,14 +233,14 @@ def get_facilities(request: Request, kind: str | None = None, near: str | None =
 
 # -- the wall's settings and replay --------------------------------------------------------
 @router.get("/api/operations", tags=["incidents"], summary="How the wall handles incidents and alarms (focus, escalation)")
-def get_operations(request: Request) -> Response:
+async def get_operations(request: Request) -> Response:
     return _json(_platform(request).operations_settings())
 
 
 @router.get("/api/replay", tags=["live"], summary="The whole picture at a past moment: values, aggregates, CAI, incidents, alarms")
 async def get_replay(request: Request, at: str = Query(..., description="ISO 8601 with offset, or epoch ms")) -> Response:
     p = _platform(request)
-    t_us = parse_time_us(at)
+    t_us = parse_moment_us(at)
     if t_us > p.clock.now_us():
         raise HTTPException(400, "that moment has not happened yet")
     return _json(await asyncio.to_thread(picture_at, p, t_us))

@@ -214,6 +214,8 @@ class SimulatorFeed:
         mark = platform.store.get_meta(INCIDENT_MARK)
         now_ms = clock.now_us() // 1000
         done_ms = max(int(mark), now_ms - INCIDENT_BACKFILL_MS) if mark else now_ms - INCIDENT_BACKFILL_MS
+        if not mark or int(mark) < done_ms:  # a long stop (or one before the first round was kept)
+            await self._close_ended(platform, model.active_at(now_ms), now_ms)
         while True:
             now_ms = clock.now_us() // 1000
             if now_ms > done_ms:
@@ -230,6 +232,19 @@ class SimulatorFeed:
                     self._stats["errors"] += 1
                     log.exception("simulated incidents failed; retrying")
             await asyncio.sleep(max(0.5, clock.sleep_for(INCIDENT_PERIOD_S)))
+
+    async def _close_ended(self, platform: Platform, running: list[dict[str, Any]], now_ms: int) -> None:
+        """After a stop longer than the look-back, the closing steps of the cases open at the stop are
+        not replayed: close, with a note saying so, the simulated cases the model no longer has open."""
+        still = {c["external_id"] for c in running}
+        board = platform.incidents
+        for case in [c for c in board.active() if c["source"] == "simulator" and c["external_id"] not in still]:
+            closing = case["steps"][-1]["step"]
+            try:
+                await board.advance(case["id"], closing, by="simulator", note="종료: citywall 중지 중 종결된 모의 사건 (ended while citywall was stopped)",
+                                    at_ms=now_ms)
+            except (KeyError, TransitionError):
+                pass
 
     async def _incident_event(self, board: Any, ev: IncidentEvent, ids: dict[str, str]) -> None:
         if ev.action == "open":

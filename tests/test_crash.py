@@ -133,3 +133,29 @@ def test_acknowledged_observations_survive_kill_9(tmp_path):
         assert in_file == via_api and dup == 0 and len(rows) == len(in_file)
     finally:
         server.kill9()
+
+
+def test_an_acknowledged_incident_step_survives_kill_9(tmp_path) -> None:
+    """An incident opened and moved through the API, killed at once after the answer: after the
+    restart the case has every acknowledged step, and the audit log the matching rows."""
+    server = Server(tmp_path / "inc.duckdb", tmp_path / "server.log")
+    try:
+        server.start()
+        status, body = server.request("POST", "/api/incidents", json.dumps({"kind": "fire", "lon": 126.978, "lat": 37.5665, "severity": "high"}).encode())
+        assert status == 201, body
+        incident = json.loads(body)["id"]
+        for step in ("dispatched", "arrived"):
+            status, body = server.request("POST", f"/api/incidents/{incident}/transitions", json.dumps({"step": step}).encode())
+            assert status == 200, body
+        server.kill9()
+        server.start()
+        status, body = server.request("GET", f"/api/incidents/{incident}")
+        assert status == 200 and [s["step"] for s in json.loads(body)["timeline"]] == ["occurred", "dispatched", "arrived"]
+    finally:
+        server.stop()
+    con = duckdb.connect(str(tmp_path / "inc.duckdb"), read_only=True)
+    try:
+        actions = [r[0] for r in con.execute("SELECT action FROM audit_log WHERE target = ? ORDER BY seq", [incident]).fetchall()]
+    finally:
+        con.close()
+    assert actions == ["incident.open", "incident.advance", "incident.advance"]

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("wall")
-    srv = Server(tmp / "wall.duckdb", tmp / "server.log", "--feed", "simulator")
+    srv = Server(tmp / "wall.duckdb", tmp / "server.log", "--feed", "simulator", "--focus-seconds", "0")  # no focus: these tests drive the view
     srv.start()
     # The simulator backfills the last day first; wait until the air index exists.
     deadline = time.monotonic() + 90

@@ -1,11 +1,16 @@
 // The wall page: loads the city, mirrors the live picture, and wires the panels together.
 // Layout: ?layout=wall (3x2 screens of 1920x1080), screen (one 1920x1080), laptop; by default
-// chosen from the window size. ?kiosk=1 hides the cursor. ?lang=ko|en. ?layer=cai|pm10|pm25|
-// road_speed|congestion|sdot|freshness and ?sdot=<quantity> pick what the map shows first.
-import { CityMap } from "./map.js";
+// chosen from the window size. ?kiosk=1 hides the cursor, the login and the replay slider (a
+// read-only wall). ?focus=0: new severe incidents do not take this page's focus. ?lang=ko|en. ?layer=cai|pm10|pm25|road_speed|congestion|sdot|freshness and
+// ?sdot=<quantity> pick what the map shows first.
+import { AlarmPanel } from "./alarms.js";
+import { Focus, IncidentList, IncidentPanel } from "./incidents.js";
 import { getLang, nameOf, onLang, setLang, t } from "./i18n.js";
+import { Auth } from "./login.js";
+import { CityMap } from "./map.js";
 import { DetailPanel, EventFeed, IndicatorsPanel, StatusPanel, esc } from "./panels.js";
-import { SDOT_QUANTITIES, caiGrade, legend, unitLabel } from "./scales.js";
+import { Replay } from "./replay.js";
+import { SDOT_QUANTITIES, legend, unitLabel } from "./scales.js";
 import { LiveCity } from "./state.js";
 
 const params = new URLSearchParams(location.search);
@@ -22,7 +27,9 @@ async function main() {
   const app = document.getElementById("app");
   const layout = chooseLayout();
   app.dataset.layout = layout;
-  document.body.classList.toggle("kiosk", params.get("kiosk") === "1");
+  document.body.dataset.layout = layout;
+  const kiosk = params.get("kiosk") === "1";
+  document.body.classList.toggle("kiosk", kiosk);
   setLang(params.get("lang") ?? localStorage.getItem("citywall.lang") ?? "ko");
 
   const live = new LiveCity();
@@ -40,9 +47,43 @@ async function main() {
   if (params.get("sdot")) map.sdotQuantity = params.get("sdot");
   const status = new StatusPanel(document.getElementById("status"), live, units);
   const indicators = new IndicatorsPanel(document.getElementById("indicators"));
-  const events = new EventFeed(document.getElementById("events"), city.timezone);
+  const events = new EventFeed(document.querySelector("#events .sys"), city.timezone);
   const detail = new DetailPanel(document.getElementById("detail"), document.getElementById("history"), live, map, city, quantities, units);
   indicators.load();
+  const guName = (code) => {
+    const p = code ? districts.features.find((f) => f.properties.code === code)?.properties : null;
+    return p ? (getLang() === "ko" ? p.name_ko : p.name_en) : "";
+  };
+
+  // Operations: who is logged in, the incidents (list, detail, focus), the alarms, and replay.
+  const auth = new Auth(document.getElementById("account"), document.getElementById("login-dialog"), { kiosk });
+  const replayAt = () => replay?.at ?? null;
+  const tz = city.timezone;
+  const incidentPanel = new IncidentPanel(document.getElementById("incident"), { live, auth, map, guName, timeZone: tz, replayAt });
+  const openIncident = (id) => {
+    const inc = live.incidents.get(id);
+    if (inc) map.map.flyTo({ center: [inc.lon, inc.lat], zoom: Math.max(13, map.map.getZoom()), duration: 800 });
+    incidentPanel.open(id);
+  };
+  const incidentList = new IncidentList(document.querySelector("#events .incident-list"), { live, guName, timeZone: tz, onOpen: openIncident });
+  const alarmPanel = new AlarmPanel(document.querySelector("#events .alarm-list"), { live, auth, guName, timeZone: tz, isReplay: () => replayAt() != null });
+  const focus = new Focus({ live, map, panel: incidentPanel, banner: document.getElementById("focus-banner"), selectLayer: (l, q) => selectLayer(l, q), guName });
+  focus.disabled = params.get("focus") === "0";
+  const replay = new Replay(document.getElementById("replay"), document.getElementById("replay-banner"), {
+    live, timeZone: tz,
+    onEnter: () => { focus.cancel(); incidentPanel.close(); }, // a case open now may not have existed then
+    onPicture: () => { detail.loadHistory(); detail.loadSparks(); incidentPanel.render(); alarmPanel.render(); },
+    onLeave: () => { detail.loadHistory(); detail.loadSparks(); if (incidentPanel.isOpen) incidentPanel.load(); alarmPanel.render(); },
+  });
+  map.on("incident", (id) => incidentPanel.open(id));
+  incidentPanel.on((id) => incidentList.render(id));
+  incidentPanel.onClose(() => { if (focus.active) focus.cancel(); });
+  auth.on(() => { incidentPanel.render(); alarmPanel.render(); });
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Escape" || document.querySelector("dialog[open]")) return;
+    if (focus.active) focus.dismiss();
+    else if (incidentPanel.isOpen) incidentPanel.close();
+  });
 
   // Layers, grouped by Seoul's monitoring domains; domains without a source say so.
   const DOMAINS = [
@@ -65,8 +106,8 @@ async function main() {
     document.getElementById("legend").innerHTML = `<div class="legend-title">${t(`layer_${map.layer}`)}${l.unit ? ` <small>(${esc(l.unit)})</small>` : ""}</div>` +
       l.rows.map(([c, label]) => `<div class="row"><i style="background:${c}"></i>${label}</div>`).join("");
   };
-  const selectLayer = (layer) => {
-    map.setLayer(layer);
+  const selectLayer = (layer, sdotQuantity) => {
+    map.setLayer(layer, sdotQuantity);
     renderLayerButtons(); renderLegend(); detail.render(); detail.loadHistory(); detail.loadSparks();
   };
   sdotSelect.addEventListener("change", () => { map.setLayer("sdot", sdotSelect.value); renderLegend(); detail.render(); detail.loadHistory(); detail.loadSparks(); });
@@ -75,7 +116,11 @@ async function main() {
   map.on("gu", (code) => detail.select(code));
   map.on("thing", (th) => { if (th?.gu && th.gu !== map.selectedGu) map.drill(th.gu); });
 
-  onLang(() => { renderLayerButtons(); renderLegend(); map.relabel(); status.render(); indicators.render(); events.render(); detail.render(); detail.loadHistory(); });
+  onLang(() => {
+    renderLayerButtons(); renderLegend(); map.relabel(); status.render(); indicators.render(); events.render(); detail.render(); detail.loadHistory();
+    incidentList.render(incidentPanel.id); incidentPanel.render(); alarmPanel.render(); focus.renderBanner(); map.selectIncident(map.selectedIncident); auth.render();
+    if (replay.replaying) replay.renderBanner(false);
+  });
 
   // Live updates: values at most once a frame; places (aggregates, CAI, freshness) once a second.
   // A delta's lag is taken when the frame after the one that drew it begins.
@@ -92,39 +137,40 @@ async function main() {
     }
     for (const id of ids) pending.add(id);
     if (newest) pendingLag.push(newest);
-    crowdEvents(ids);
   });
-  const lastGrade = new Map();
-  live.on("places", () => {
-    map.repaint(); status.render(); detail.render();
-    for (const [gu, cai] of Object.entries(live.air?.gu ?? {})) {
-      const g = caiGrade(cai.index), before = lastGrade.get(gu);
-      lastGrade.set(gu, g);
-      if (before != null && before !== g) {
-        const f = districts.features.find((x) => x.properties.code === gu);
-        events.add("ev_cai", () => `${nameOf({ ko: f.properties.name_ko, en: f.properties.name_en })} CAI ${cai.index} (${t(["grade_good", "grade_moderate", "grade_unhealthy", "grade_very_unhealthy"][g])})`, g >= 2 ? "warn" : "info");
-      }
-    }
-    const stale = Object.values(live.freshness).reduce((n, f) => n + f.stale, 0);
-    document.getElementById("stale").hidden = !(live.connected && Object.values(live.freshness).some((f) => f.datastreams && f.fresh === 0));
-    if (stale !== lastStale && lastStale != null && Math.abs(stale - lastStale) > 50) events.add("ev_stale", `${stale.toLocaleString()}`, "warn");
-    lastStale = stale;
-    const simulated = live.simulated || Object.values(live.feeds).some((f) => f.simulated);
+  // CAI grade changes, crowding and stale feeds are the server's alarms now (rules evaluated on the
+  // stream, recorded, acknowledged); the page adds only what it alone sees: its own connection.
+  const showSimulated = () => {
+    const simulated = live.simulated || Object.values(live.feeds).some((f) => f.simulated) || [...live.incidents.values()].some((i) => i.simulated);
     document.getElementById("simulated").hidden = !simulated;
+  };
+  live.on("places", () => {
+    flushOps();
+    map.repaint(); status.render(); detail.render();
+    document.getElementById("stale").hidden = !(live.connected && !replay.replaying && Object.values(live.freshness).some((f) => f.datastreams && f.fresh === 0));
+    showSimulated();
   });
-  let lastStale = null;
-  const crowdLevel = new Map();
-  function crowdEvents(ids) {
-    for (const id of ids) {
-      const d = live.ds.get(id);
-      if (!d || d.quantity !== "congestion_level") continue;
-      const level = Math.round(live.value.get(id)), before = crowdLevel.get(id);
-      crowdLevel.set(id, level);
-      if (before != null && before !== level && (level === 4 || before === 4)) {
-        events.add("ev_crowd", () => `${d.thing.name}: ${t(`crowd_${level}`)}`, level === 4 ? "warn" : "info");
-      }
-    }
-  }
+  // Incidents and alarms are redrawn with the aggregates, once a second (or after OPS_REDRAW_MS if
+  // none come, as in replay): a feed catching up (the simulator sends a day of cases in its first
+  // seconds) may send a thousand changes in a burst, and every extra frame is a full repaint on a
+  // wall PC without a GPU, which would hold up the live values.
+  const OPS_REDRAW_MS = 1200;
+  let opsPending = null, opsTimer = null;
+  const flushOps = () => {
+    if (!opsPending) return;
+    clearTimeout(opsTimer);
+    const todo = opsPending;
+    opsPending = null;
+    if (todo.has("incidents")) { map.setIncidents([...live.incidents.values()]); incidentList.render(incidentPanel.id); status.render(); showSimulated(); }
+    if (todo.has("alarms")) alarmPanel.render();
+  };
+  const redrawOps = (what) => {
+    if (!opsPending) { opsPending = new Set(); opsTimer = setTimeout(() => requestAnimationFrame(flushOps), OPS_REDRAW_MS); }
+    opsPending.add(what);
+  };
+  live.on("incidents", () => redrawOps("incidents"));
+  live.on("incident", (change, inc) => { incidentPanel.update(inc); focus.consider(change, inc); });
+  live.on("alarms", () => redrawOps("alarms"));
   live.on("registry", async (added) => {
     if (added.some((id) => { const th = live.ds.get(id).thing; return th.kind === "road_link" && !th.line; })) {
       attachRoads(await getJson("/api/things?kind=road_link").catch(() => []));
@@ -145,7 +191,9 @@ async function main() {
   const SILENT_MS = 15000;
   const clockFmt = new Intl.DateTimeFormat("ko-KR", { timeZone: city.timezone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
   setInterval(() => {
-    document.getElementById("clock").textContent = clockFmt.format(live.serverTime ? live.serverTime + (Date.now() - live.serverTimeAt) : Date.now());
+    document.getElementById("clock").textContent = clockFmt.format(replay.replaying ? replay.at
+      : live.serverTime ? live.serverTime + (Date.now() - live.serverTimeAt) : Date.now());
+    if (!replay.replaying && Date.now() % 60000 < 1000) replay.followLive();
     if (live.connected && Date.now() - live.lastMessageAt > SILENT_MS) {
       // A cut cable or a host gone dark sends no close: give up on this socket and reconnect.
       document.getElementById("stale").hidden = false;
@@ -153,10 +201,10 @@ async function main() {
     }
   }, 1000);
 
-  await map.ready;
-  renderLayerButtons(); renderLegend(); status.render(); detail.select(null);
+  await Promise.all([map.ready, auth.load()]);
+  renderLayerButtons(); renderLegend(); status.render(); detail.select(null); incidentList.render(null); alarmPanel.render();
   live.connect();
-  window.citywall = { live, map, detail, events, layout, ready: true, readyAt: performance.now() };
+  window.citywall = { live, map, detail, events, layout, auth, incidentPanel, incidentList, alarms: alarmPanel, focus, replay, ready: true, readyAt: performance.now() };
   document.body.dataset.ready = "1";
 }
 

@@ -1,9 +1,10 @@
 // "Seoul at a glance": the city's own shapes drawn with MapLibre GL (no tile server, no glyph
 // server: labels are HTML in the page's bundled font), coloured by the selected layer.
 import * as maplibregl from "/static/vendor/maplibre-gl/maplibre-gl.mjs";
-import { getLang } from "./i18n.js";
-import { NO_DATA, STALE, colorFor, fmt } from "./scales.js";
+import { getLang, t } from "./i18n.js";
+import { INCIDENT_COLORS, NO_DATA, STALE, SEVERITY_RANK, colorFor, fmt } from "./scales.js";
 
+const INCIDENT_REDRAW_MS = 2000;
 const KIND_LAYER = { air_station: "pts-air", sdot: "pts-sdot", hotspot: "pts-hotspot", weather: "pts-weather" };
 // Which point kinds and whether roads show, per map layer.
 const SHOWS = {
@@ -21,7 +22,8 @@ export class CityMap {
     this.selectedGu = null;
     this.labels = new Map();
     this.shownPlaces = new Map(); // "source:id" -> the feature state last set
-    this.handlers = { gu: [], thing: [] };
+    this.handlers = { gu: [], thing: [], incident: [] };
+    this.selectedIncident = null; // the incident whose detail is open: ringed and named on the map
     this.fitting = false;
     this.map = new maplibregl.Map({
       container: el,
@@ -59,6 +61,7 @@ export class CityMap {
     circle("pts-hotspot", "hotspot", 6);
     circle("pts-air", "air_station", 8);
     circle("pts-weather", "weather", 8);
+    this._buildIncidents();
     // A dong names itself, with its value under the current layer, under the pointer.
     const tip = new maplibregl.Popup({ closeButton: false, closeOnClick: false, className: "dong-tip" });
     m.on("mousemove", "dong-fill", (e) => {
@@ -93,8 +96,94 @@ export class CityMap {
     this.relabel();
   }
 
+  // Incidents over everything else: a circle in the kind's colour (fire red, as on Seoul's wall), larger
+  // for a more severe case, with a ring around high and critical ones; simulated cases get a purple
+  // rim, the colour of everything simulated on the wall; a dark centre sets them apart from the
+  // stations. Circles only: the map has no glyph server.
+  _buildIncidents() {
+    const m = this.map;
+    m.addSource("incidents", { type: "geojson", data: { type: "FeatureCollection", features: [] }, promoteId: "id" });
+    const grow = (r) => ["interpolate", ["linear"], ["zoom"], 10, r, 15, ["*", r, 1.8]];
+    const radius = ["match", ["get", "severity"], "critical", 13, "high", 11, "medium", 9, "low", 7.5, 6.5];
+    m.addLayer({ id: "inc-halo", type: "circle", source: "incidents", filter: [">=", ["get", "rank"], 3],
+      paint: { "circle-color": ["get", "color"], "circle-opacity": 0.22, "circle-radius": grow(["+", radius, 9]),
+        "circle-stroke-color": ["get", "color"], "circle-stroke-width": 2, "circle-stroke-opacity": 0.8 } });
+    m.addLayer({ id: "inc-selected", type: "circle", source: "incidents", filter: ["==", ["get", "id"], ""],
+      paint: { "circle-color": "rgba(0,0,0,0)", "circle-radius": grow(["+", radius, 15]), "circle-stroke-color": "#ffffff", "circle-stroke-width": 4 } });
+    m.addLayer({ id: "incidents", type: "circle", source: "incidents",
+      paint: { "circle-color": ["get", "color"], "circle-radius": grow(radius),
+        "circle-stroke-color": ["case", ["get", "simulated"], "#c084fc", "#ffffff"], "circle-stroke-width": ["case", [">=", ["get", "rank"], 3], 3, 2] } });
+    // A dark centre: an incident reads as a marker, not as an air station of the same colour.
+    m.addLayer({ id: "inc-core", type: "circle", source: "incidents",
+      paint: { "circle-color": "#0b1220", "circle-radius": grow(["*", radius, 0.3]) } });
+    m.on("click", "incidents", (e) => { for (const fn of this.handlers.incident) fn(e.features[0].properties.id); });
+    m.on("mouseenter", "incidents", () => { m.getCanvas().style.cursor = "pointer"; });
+    m.on("mouseleave", "incidents", () => { m.getCanvas().style.cursor = ""; });
+    const el = document.createElement("div");
+    el.className = "inc-label";
+    this.incidentLabel = new maplibregl.Marker({ element: el, anchor: "top", offset: [0, 26] });
+  }
+
+  // `now`: draw at once (an incident taking the focus), not at the next redraw slot.
+  setIncidents(list, now = false) {
+    this.incidents = new Map(list.map((i) => [i.id, i]));
+    const features = list.map((i) => ({ type: "Feature", geometry: { type: "Point", coordinates: [i.lon, i.lat] },
+      properties: { id: i.id, kind: i.kind, severity: i.severity, rank: SEVERITY_RANK[i.severity] ?? 0, simulated: !!i.simulated,
+        color: INCIDENT_COLORS[i.kind] ?? INCIDENT_COLORS.other } }));
+    features.sort((a, b) => a.properties.rank - b.properties.rank); // the most severe drawn last, on top
+    // Redrawing the layer re-tiles it and repaints the whole map (in software on a wall PC without a
+    // GPU): only when what is drawn changed (a step moving changes nothing on the map), and at most
+    // once every INCIDENT_REDRAW_MS while a feed catches up (each redraw costs several full frames).
+    const key = features.map((f) => `${f.properties.id}:${f.properties.severity}:${f.properties.simulated}`).join(",");
+    if (key !== this._incidentKey) {
+      this._incidentKey = key;
+      this._incidentFeatures = features;
+      const draw = () => {
+        clearTimeout(this._incidentTimer);
+        this._incidentTimer = null;
+        this._incidentDrawnAt = performance.now();
+        this.map.getSource("incidents")?.setData({ type: "FeatureCollection", features: this._incidentFeatures });
+      };
+      const wait = Math.max(0, (this._incidentDrawnAt ?? -Infinity) + INCIDENT_REDRAW_MS - performance.now());
+      if (now || wait === 0) draw();
+      else this._incidentTimer ??= setTimeout(draw, wait);
+    }
+    this.selectIncident(this.selectedIncident);
+  }
+
+  // Ring and name the incident whose detail is open (null: none).
+  // Called on every incident update: touches the map only when something shown changes (setFilter
+  // redraws the whole map even when the filter is the same).
+  selectIncident(id) {
+    if (!this.map.getLayer("inc-selected")) return;
+    if (id !== this.selectedIncident) this.map.setFilter("inc-selected", ["==", ["get", "id"], id ?? ""]);
+    this.selectedIncident = id;
+    const inc = id ? this.incidents?.get(id) : null;
+    const text = inc ? `${getLang() === "ko" ? inc.kind_ko : inc.kind_en} · ${t(`sev_${inc.severity}`)}` : "";
+    const shown = `${id}:${text}:${inc?.lon}:${inc?.lat}`;
+    if (shown === this._labelShown) return;
+    this._labelShown = shown;
+    if (!inc) { this.incidentLabel.remove(); return; }
+    const el = this.incidentLabel.getElement();
+    el.textContent = text;
+    el.style.borderColor = INCIDENT_COLORS[inc.kind] ?? INCIDENT_COLORS.other;
+    this.incidentLabel.setLngLat([inc.lon, inc.lat]).addTo(this.map);
+  }
+
+  // What the operator is looking at, to come back to after an incident took the focus.
+  view() {
+    const c = this.map.getCenter();
+    return { center: [c.lng, c.lat], zoom: this.map.getZoom(), gu: this.selectedGu, layer: this.layer, sdotQuantity: this.sdotQuantity };
+  }
+
+  async restore(view, selectLayer) {
+    if (view.layer !== this.layer || view.sdotQuantity !== this.sdotQuantity) selectLayer(view.layer, view.sdotQuantity);
+    if (view.gu !== this.selectedGu) { if (view.gu) await this.drill(view.gu); else this.back(); }
+    this.map.easeTo({ center: view.center, zoom: view.zoom, duration: 800 });
+  }
+
   _pointAt(point) {
-    const layers = Object.values(KIND_LAYER).concat("roads").filter((l) => this.map.getLayoutProperty(l, "visibility") !== "none");
+    const layers = Object.values(KIND_LAYER).concat("roads", "incidents").filter((l) => this.map.getLayoutProperty(l, "visibility") !== "none");
     return this.map.queryRenderedFeatures(point, { layers }).length > 0;
   }
 

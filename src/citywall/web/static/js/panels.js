@@ -2,7 +2,7 @@
 // selected area's detail. Each renders from the LiveCity mirror; none keeps data of its own.
 import { HistoryChart, sparkline } from "./charts.js";
 import { getLang, nameOf, t } from "./i18n.js";
-import { CROWD_COLORS, GRADE_COLORS, caiGrade, fmt } from "./scales.js";
+import { CROWD_COLORS, GRADE_COLORS, INCIDENT_COLORS, caiGrade, fmt } from "./scales.js";
 
 // At most this many Things in a district's list (each gets a sparkline request); the rest are counted.
 const MAX_LISTED = 60;
@@ -28,6 +28,10 @@ export function ago(ms) {
   return s < 90 ? `${Math.floor(s / 5) * 5}${t("ago_s")}` : s < 5400 ? `${Math.round(s / 60)}${t("ago_m")}` : `${Math.round(s / 3600)}${t("ago_h")}`;
 }
 
+// The incident counters as on Seoul's wall (화재, 구조, 구급, 재난), plus traffic accidents and the rest.
+const COUNTERS = [["fires", ["fire"]], ["rescues", ["rescue"]], ["ems", ["ems"]], ["disasters", ["flood", "collapse", "gas_leak"]],
+  ["traffic_accidents", ["traffic_accident"]], ["other_incidents", ["other"]]];
+
 export function caiBadge(cai) {
   if (!cai) return `<span class="cai none">–</span>`;
   const g = caiGrade(cai.index);
@@ -44,10 +48,11 @@ export class StatusPanel {
     const w = weather ? live.thingValues(weather) : {};
     const wv = (q, digits) => (w[q] ? `${fmt(w[q].value, digits)}<small>${esc(this.units[q] ?? "")}</small>` : "–");
     const kinds = Object.entries(live.freshness);
+    const counts = live.counts();
     setHTML(this.el.querySelector(".body"), `
-      <div class="counters" title="${esc(t("no_incident_feed"))}">
-        ${["fires", "rescues", "ems", "disasters"].map((k) => `<div class="counter"><b>–</b><span>${t(k)}</span></div>`).join("")}
-        <div class="note">${t("no_incident_feed")}</div>
+      <div class="counters">
+        ${COUNTERS.map(([key, kinds]) => { const n = kinds.reduce((sum, k) => sum + (counts[k] ?? 0), 0);
+          return `<div class="counter" data-counter="${key}" title="${esc(key === "disasters" ? t("disasters_long") : t(key))}"><i style="background:${INCIDENT_COLORS[kinds[0]]}"></i><b class="${n ? "on" : ""}">${n}</b><span>${t(key)}</span></div>`; }).join("")}
       </div>
       <div class="status-row">
         <div class="cai-block">

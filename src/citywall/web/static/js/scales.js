@@ -85,3 +85,15 @@ export function fmt(v, digits) {
 // Display form of the platform's unit symbols (the API keeps plain ASCII codes).
 const UNIT_LABELS = { degC: "°C", "ug/m3": "µg/m³", pct: "%", "%": "%", lx: "lx", "km/h": "km/h", "m/s": "m/s", dB: "dB", deg: "°", mm: "mm", ppm: "ppm" };
 export const unitLabel = (symbol) => UNIT_LABELS[symbol] ?? symbol ?? "";
+
+// Incidents by kind: fire red as on Seoul's wall; rescue, EMS and each kind of disaster distinct from
+// it, from each other and from the air-quality fills under them.
+export const INCIDENT_COLORS = {
+  fire: "#ff3b30", rescue: "#ff9f0a", ems: "#ffd60a", traffic_accident: "#22d3ee",
+  flood: "#6366f1", collapse: "#b08968", gas_leak: "#84cc16", other: "#e2e8f0",
+};
+export const INCIDENT_KINDS = Object.keys(INCIDENT_COLORS);
+// The severities shared by alarms and incidents, lowest first (citywall.alerts.severity).
+export const SEVERITIES = ["informational", "low", "medium", "high", "critical"];
+export const SEVERITY_RANK = Object.fromEntries(SEVERITIES.map((s, i) => [s, i]));
+export const SEVERITY_COLORS = { informational: "#64748b", low: "#0ea5e9", medium: "#eab308", high: "#f97316", critical: "#dc2626" };

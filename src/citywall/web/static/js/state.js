@@ -19,11 +19,17 @@ export class LiveCity {
     this.freshness = {};
     this.feeds = {};
     this.air = { gu: {}, stations: {}, city: null };
+    this.incidents = new Map(); // id -> incident (the active ones): the snapshot's list kept current by incident messages
+    this.incidentCounts = null; // kind -> n as the server counted them at the last snapshot
+    this.alarms = new Map(); // id -> alarm (the open ones)
+    this.operations = { focus_severity: "high", focus_seconds: 60 }; // the server's focus and escalation settings
+    // Replay: while set, live messages are dropped (the socket stays open); resume() asks for a fresh snapshot.
+    this.replaying = false;
     this.serverTime = 0; // the platform clock (ms) as of the last snapshot or aggregates message
     this.serverTimeAt = 0; // when that message arrived (local ms)
     this.connected = false;
     this.lastMessageAt = 0;
-    this.listeners = { values: [], places: [], connection: [], registry: [] };
+    this.listeners = { values: [], places: [], connection: [], registry: [], incident: [], incidents: [], alarm: [], alarms: [] };
     this.stats = { deltas: 0, lagSamples: [] }; // read by the browser tests and the wall benchmark
     this._registryPending = null;
   }
@@ -63,9 +69,10 @@ export class LiveCity {
     const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/live`;
     const ws = new WebSocket(url);
     this.ws = ws;
-    ws.onmessage = (ev) => this._onMessage(JSON.parse(ev.data));
+    ws.onmessage = (ev) => { if (this.ws === ws) this._onMessage(JSON.parse(ev.data)); };
     ws.onopen = () => { this._retry = 0; };
     ws.onclose = () => {
+      if (this.ws !== ws) return; // replaced on purpose (resume): the new socket carries on
       if (this.connected) { this.connected = false; this._emit("connection", false); }
       const wait = Math.min(5000, 250 * 2 ** (this._retry = (this._retry ?? 0) + 1));
       setTimeout(() => this.connect(), wait);
@@ -73,15 +80,65 @@ export class LiveCity {
     ws.onerror = () => ws.close();
   }
 
+  // Stop applying live messages (replay); the deltas missed meanwhile are not replayed one by one:
+  // resume() opens a new socket, whose first message is a snapshot of the present.
+  pause() { this.replaying = true; }
+
+  resume() {
+    this.replaying = false;
+    const old = this.ws;
+    this.ws = null;
+    old?.close();
+    this.connect();
+  }
+
+  // A whole picture (the live snapshot, or /api/replay's past moment) drawn by the same listeners.
+  applyPicture(msg) {
+    this.value.clear(); this.time.clear();
+    this._applyValues(msg.datastreams);
+    this._applyPlaces(msg);
+    this._applyOperations(msg);
+    this._emit("incidents"); // before places: the page redraws incidents and alarms with the places
+    this._emit("alarms");
+    this._emit("values", msg.datastreams.ids);
+    this._emit("places", msg);
+  }
+
+  _applyOperations(msg) {
+    if (msg.operations) this.operations = msg.operations;
+    if (msg.incidents) {
+      this.incidents = new Map(msg.incidents.filter((i) => i.active).map((i) => [i.id, i]));
+      this.incidentCounts = msg.incident_counts ?? null;
+    }
+    if (msg.alarms) this.alarms = new Map(msg.alarms.filter((a) => a.open).map((a) => [a.id, a]));
+  }
+
+  // Active incidents per kind: the server's count from the last snapshot, kept current from the list.
+  counts() {
+    const out = { fire: 0, ems: 0, rescue: 0, traffic_accident: 0, flood: 0, collapse: 0, gas_leak: 0, other: 0 };
+    if (this.incidentCounts && !this._countsStale) return { ...out, ...this.incidentCounts };
+    for (const i of this.incidents.values()) out[i.kind] = (out[i.kind] ?? 0) + 1;
+    return out;
+  }
+
   _onMessage(msg) {
     this.lastMessageAt = Date.now();
+    if (this.replaying) return;
     if (msg.type === "snapshot") {
-      this.value.clear(); this.time.clear();
-      this._applyValues(msg.datastreams);
-      this._applyPlaces(msg);
+      this._countsStale = false;
       if (!this.connected) { this.connected = true; this.stats.firstSnapshotAt ??= performance.now(); this._emit("connection", true); }
-      this._emit("values", msg.datastreams.ids);
-      this._emit("places", msg);
+      this.applyPicture(msg);
+    } else if (msg.type === "incident") {
+      const inc = msg.incident;
+      if (inc.active) this.incidents.set(inc.id, inc); else this.incidents.delete(inc.id);
+      this._countsStale = true;
+      this._emit("incident", msg.change, inc);
+      this._emit("incidents");
+    } else if (msg.type === "alarm") {
+      const a = msg.alarm;
+      if (a.open) this.alarms.set(a.id, a); else this.alarms.delete(a.id);
+      this._emit("alarm", a);
+      this._emit("alarms");
     } else if (msg.type === "delta") {
       this._applyValues(msg.datastreams);
       this.stats.deltas += 1;

@@ -7,19 +7,17 @@ Screenshots of the wall and laptop layouts land in `artifacts/` for a person to 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser
 
+from browsers import Wall, chromium
 from servers import ROOT, Server
 
-CHROMIUM = os.environ.get("CITYWALL_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
 ARTIFACTS = ROOT / "artifacts"
 TILE_W, TILE_H = 1920, 1080
 
@@ -46,32 +44,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's (apt-get install chromium) or set CITYWALL_CHROMIUM")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-class Wall:
-    """One page with its console errors collected."""
-
-    def __init__(self, browser: Browser, base: str, query: str, width: int, height: int) -> None:
-        self.context = browser.new_context(viewport={"width": width, "height": height})
-        self.page: Page = self.context.new_page()
-        self.errors: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("requestfailed", lambda r: self.errors.append(f"request failed: {r.url}"))
-        self.page.goto(f"{base}/?{query}")
-        self.page.wait_for_function("window.citywall && window.citywall.ready && window.citywall.live.connected", timeout=30_000)
-
-    def js(self, expression: str, arg: object = None) -> object:
-        return self.page.evaluate(expression, arg)
-
-    def close(self) -> None:
-        self.context.close()
+    yield from chromium()
 
 
 @pytest.fixture

@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser
 
+from browsers import Wall as BaseWall
+from browsers import chromium
 from servers import PYTHON, ROOT, Server
 
-CHROMIUM = os.environ.get("CITYWALL_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
 ARTIFACTS = ROOT / "artifacts"
 TILE_W, TILE_H = 1920, 1080
 FOCUS_S = 4
@@ -77,29 +75,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's (apt-get install chromium) or set CITYWALL_CHROMIUM")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+    yield from chromium()
 
 
-class Wall:
-    """One page with its console errors collected (the server's refusals, 409 and 401, are expected)."""
+class Wall(BaseWall):
+    """A page of the wall; the server's refusals (401 for a wrong password, 409 for a refused step) are
+    shown on the page and are not errors."""
 
     def __init__(self, browser: Browser, base: str, query: str, width: int = 1920, height: int = 1080) -> None:
-        self.context = browser.new_context(viewport={"width": width, "height": height})
-        self.page: Page = self.context.new_page()
-        self.errors: list[str] = []
-        expected = ("status of 401", "status of 409")  # a wrong password, a refused step: shown on the page, not errors
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" and not any(x in m.text for x in expected) else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.goto(f"{base}/?{query}")
-        self.page.wait_for_function("window.citywall && window.citywall.ready && window.citywall.live.connected", timeout=30_000)
-
-    def js(self, expression: str, arg: object = None) -> object:
-        return self.page.evaluate(expression, arg)
+        super().__init__(browser, base, query, width, height, expected=("status of 401", "status of 409"))
 
     def settled(self) -> None:
         self.page.wait_for_function("!window.citywall.map.map.isMoving()", timeout=10_000)
@@ -108,8 +92,6 @@ class Wall:
     def view(self) -> dict:
         return self.js("(() => { const m = window.citywall.map; const c = m.map.getCenter(); return {lon: c.lng, lat: c.lat, zoom: m.map.getZoom(), gu: m.selectedGu, layer: m.layer}; })()")
 
-    def close(self) -> None:
-        self.context.close()
 
 
 def open_incident(server: Server, kind: str, where: tuple[float, float], severity: str, **extra: object) -> dict:

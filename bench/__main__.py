@@ -7,6 +7,7 @@
     .venv/bin/python -m bench snapshot [--quick]     3a. GET /api/snapshot under ingest vs GET /api/health
     .venv/bin/python -m bench history [--quick]      3b. 30-day minute history of one gu vs count(*)
     .venv/bin/python -m bench wall [--quick]         5.  the wall page in Chromium: first paint, lag at 1,000 obs/s, heap over 30 min
+    .venv/bin/python -m bench rules [--quick]        6.  the alert rules on every reading vs the live-state update
     .venv/bin/python -m bench memory                 4.  server VmHWM from the results of the runs above
     .venv/bin/python -m bench summary                the targets table from bench/results/*.json
 
@@ -33,9 +34,10 @@ BENCHES = {
     "snapshot": "bench.snapshot",
     "history": "bench.history",
     "wall": "bench.wall",
+    "rules": "bench.rules",
 }
-RESULT_FILES = {"ingest": "ingest", "http-ingest": "http_ingest", "latency": "latency", "snapshot": "snapshot", "history": "history", "wall": "wall"}
-TIME_LIMIT_S = {"ingest": 400, "http-ingest": 400, "latency": 300, "snapshot": 300, "history": 600, "wall": 2400}
+RESULT_FILES = {"ingest": "ingest", "http-ingest": "http_ingest", "latency": "latency", "snapshot": "snapshot", "history": "history", "wall": "wall", "rules": "rules"}
+TIME_LIMIT_S = {"ingest": 400, "http-ingest": 400, "latency": 300, "snapshot": 300, "history": 600, "wall": 2400, "rules": 300}
 GIB = 1024.0
 
 

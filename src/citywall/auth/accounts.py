@@ -35,6 +35,7 @@ KEY_ROLES = ("feed", "operator", "admin")
 # incidents or alarms); `access.require` compares these ranks.
 RANK = {"viewer": 0, "feed": 1, "operator": 2, "admin": 3}
 SESSION_TTL_S = 12 * 3600
+KEY_CACHE_S = 30.0  # a verified API key is trusted this long without asking the store again (revocation here is at once)
 MIN_PASSWORD = 8  # NIST SP 800-63B's minimum for a chosen secret
 MAX_PASSWORD = 1024  # Argon2 takes any length; this only bounds the work a request can ask for
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")  # no ':' so "key:<name>" and "cli:<user>" stay unambiguous
@@ -73,6 +74,10 @@ class Accounts:
         # Sessions expire on the wall clock, not the platform clock: at --speed 3600 a 12 h
         # session would otherwise end after 12 seconds. Tests replace this.
         self.wall_us: Callable[[], int] = _wall_us
+        # Verified keys by their hash: a feed sends many requests a second, and a query per request
+        # would wait behind the writer's commits. Revoking here clears it; another process sharing
+        # the store sees a revocation within KEY_CACHE_S.
+        self._keys_ok: dict[str, tuple[dict[str, Any], float]] = {}
 
     def _now_us(self) -> int:
         c = self.clock
@@ -209,12 +214,21 @@ class Accounts:
         m = KEY.match(key) if isinstance(key, str) else None
         if m is None:
             return None
+        digest = sha256(key)
+        cached = self._keys_ok.get(digest)
+        if cached is not None and time.monotonic() - cached[1] < KEY_CACHE_S:
+            return cached[0]
         row = self.store.reader().execute(
             "SELECT key_hash FROM api_keys WHERE id = ? AND revoked_at IS NULL", [m.group(1)]
         ).fetchone()
-        if row is None or not hmac.compare_digest(row[0], sha256(key)):
+        if row is None or not hmac.compare_digest(row[0], digest):
             return None
-        return self._key(m.group(1), self.store.reader())
+        record = self._key(m.group(1), self.store.reader())
+        if record is not None:
+            if len(self._keys_ok) > 10_000:
+                self._keys_ok.clear()
+            self._keys_ok[digest] = (record, time.monotonic())
+        return record
 
     def revoke_key(self, key_id: str) -> dict[str, Any]:
         key = self._key(key_id, self.store.con)
@@ -222,6 +236,7 @@ class Accounts:
             raise NotFound(f"no API key {key_id!r}")
         if key["revoked_at_ms"] is None:
             self.store.con.execute("UPDATE api_keys SET revoked_at = make_timestamptz(?) WHERE id = ?", [self._now_us(), key_id])
+        self._keys_ok.clear()
         return self._key(key_id, self.store.con)  # type: ignore[return-value]
 
     def keys(self) -> list[dict[str, Any]]:

@@ -44,3 +44,19 @@ class Wall:
 
     def close(self) -> None:
         self.context.close()
+
+
+TILE_W, TILE_H = 1920, 1080  # one screen of the 3x2 wall
+ON_SCREEN = ".panel, #layers, #legend, .maplibregl-ctrl-group, .gu-label:not(.hidden), .map-banner:not([hidden]), .replay-bar, .inc-label"
+
+
+def tile_violations(w: Wall, selector: str = ON_SCREEN) -> list[str]:
+    """Elements that cross a bezel of the wall: each must lie inside one 1920x1080 screen."""
+    boxes = w.js(f"""[...document.querySelectorAll('{selector}')].filter(e => e.getClientRects().length)
+        .map(e => {{ const r = e.getBoundingClientRect(); return [e.id || e.className, r.left, r.top, r.right, r.bottom]; }})""")
+    bad = []
+    for name, left, top, right, bottom in boxes:  # type: ignore[union-attr]
+        col, row = int(left // TILE_W), int(top // TILE_H)
+        if right > (col + 1) * TILE_W or bottom > (row + 1) * TILE_H:
+            bad.append(f"{name} [{left:.0f},{top:.0f} - {right:.0f},{bottom:.0f}] crosses a screen edge")
+    return bad

@@ -15,11 +15,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
-from browsers import Wall, chromium
+from browsers import Wall, chromium, tile_violations
 from servers import ROOT, Server
 
 ARTIFACTS = ROOT / "artifacts"
-TILE_W, TILE_H = 1920, 1080
 
 pytestmark = pytest.mark.slow
 
@@ -151,23 +150,12 @@ def test_language_toggle(wall: Wall) -> None:
     assert wall.errors == []
 
 
-def _tile_violations(w: Wall) -> list[str]:
-    boxes = w.js("""[...document.querySelectorAll('.panel, #layers, #legend, .maplibregl-ctrl-group, .gu-label:not(.hidden)')]
-        .map(e => { const r = e.getBoundingClientRect(); return [e.id || e.className, r.left, r.top, r.right, r.bottom]; })""")
-    bad = []
-    for name, left, top, right, bottom in boxes:
-        col, row = int(left // TILE_W), int(top // TILE_H)
-        if right > (col + 1) * TILE_W or bottom > (row + 1) * TILE_H:
-            bad.append(f"{name} [{left:.0f},{top:.0f} - {right:.0f},{bottom:.0f}] crosses a screen edge")
-    return bad
-
-
 def test_wall_mode_keeps_every_panel_inside_one_screen(server: Server, browser: Browser) -> None:
     w = Wall(browser, f"http://127.0.0.1:{server.port}", "layout=wall&kiosk=1", 5760, 2160)
     try:
         assert w.js("window.citywall.layout") == "wall"
         w.page.wait_for_function("document.querySelectorAll('.gu-label .value:not(:empty)').length === 25", timeout=10_000)
-        assert _tile_violations(w) == []
+        assert tile_violations(w) == []
         ARTIFACTS.mkdir(exist_ok=True)
         w.page.screenshot(path=ARTIFACTS / "wall-5760x2160.png")
         # Text readable from 3 m: at least 20 px (12.6 mm on a 55-inch 1080p screen) for everything an
@@ -180,7 +168,7 @@ def test_wall_mode_keeps_every_panel_inside_one_screen(server: Server, browser: 
         assert small == [], "\n".join(map(str, small))
         w.page.locator(".gu-label[data-gu='11440']").click()
         w.page.wait_for_function("window.citywall.map.selectedGu === '11440' && !window.citywall.map.map.isMoving()")
-        assert _tile_violations(w) == []
+        assert tile_violations(w) == []
         w.page.screenshot(path=ARTIFACTS / "wall-5760x2160-mapo.png")
         assert w.errors == []
     finally:

@@ -223,7 +223,7 @@ export class Focus {
   consider(change, inc) {
     if (this.disabled || change !== "opened" || this.live.replaying || !inc.active) return;
     if (!(Number(this.live.operations?.focus_seconds ?? 60) > 0)) return; // --focus-seconds 0: focus off
-    if (rank(inc) < (SEVERITY_RANK[this.live.operations?.focus_severity ?? "high"] ?? 3)) return;
+    if (rank(inc) < (SEVERITY_RANK[this.live.operations?.focus_severity ?? "critical"] ?? 4)) return;
     const now = this.live.serverTime ? this.live.serverTime + (Date.now() - this.live.serverTimeAt) : Date.now();
     if (now - inc.opened_at_ms > STALE_FOR_FOCUS_MS) return;
     if (this.current && rank(inc) < rank(this.current.inc)) {
@@ -294,7 +294,7 @@ export class Focus {
     setHTML(this.banner, `<span class="focus-icon" style="background:${color}">!</span>
       <span class="focus-text"><b>${t("focus_new")}: ${esc(kindName(inc))}</b> ${severityBadge(inc.severity)}
         <span>${esc([inc.title, inc.address, this.guName(inc.gu)].filter(Boolean).join(" · "))}</span>
-        <small>${tf("focus_rule", { sev: t(`sev_${this.live.operations?.focus_severity ?? "high"}`) })}${this.queue.length ? ` · ${tf("queued", { n: this.queue.length })}` : ""}</small></span>
+        <small>${tf("focus_rule", { sev: t(`sev_${this.live.operations?.focus_severity ?? "critical"}`) })}${this.queue.length ? ` · ${tf("queued", { n: this.queue.length })}` : ""}</small></span>
       <span class="focus-count" data-seconds="${left}">${tf("focus_return", { s: left })}</span>
       <button data-act="dismiss">${t("dismiss")}</button>`);
   }

@@ -22,7 +22,7 @@ export class LiveCity {
     this.incidents = new Map(); // id -> incident (the active ones): the snapshot's list kept current by incident messages
     this.incidentCounts = null; // kind -> n as the server counted them at the last snapshot
     this.alarms = new Map(); // id -> alarm (the open ones)
-    this.operations = { focus_severity: "high", focus_seconds: 60 }; // the server's focus and escalation settings
+    this.operations = { focus_severity: "critical", focus_seconds: 60 }; // the server's focus and escalation settings
     // Replay: while set, live messages are dropped (the socket stays open); resume() asks for a fresh snapshot.
     this.replaying = false;
     this.serverTime = 0; // the platform clock (ms) as of the last snapshot or aggregates message

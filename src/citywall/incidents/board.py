@@ -144,8 +144,10 @@ class IncidentBoard:
     # -- changing -------------------------------------------------------------------------
     async def open(self, kind: str, lon: float, lat: float, severity: str, *, by: str, title: str = "", address: str = "",
                    unit: str | None = None, at_ms: int | None = None, note: str = "", source: str = "api", simulated: bool = False,
-                   external_id: str | None = None) -> dict[str, Any]:
-        """Open a case; a case sent again with the same source and external id is returned, not opened twice."""
+                   external_id: str | None = None, announce: bool = True) -> dict[str, Any]:
+        """Open a case; a case sent again with the same source and external id is returned, not opened twice.
+        With announce=False (a backlog) the change is not sent to live clients one by one: the sender
+        resynchronises them once it is done (LiveHub.resync_all)."""
         p = self.platform
         if kind not in KINDS:
             raise IncidentError(f"unknown incident kind {kind!r}; kinds: {', '.join(KINDS)}")
@@ -179,9 +181,10 @@ class IncidentBoard:
                      "external": None if external_id is None else f"{source}:{external_id}"}
             await self._write(event, "incident.open", incident_id, {"kind": kind, "severity": severity, "gu": gu, "simulated": simulated})
             self.cases[incident_id] = case
-            return self._changed(case, "opened")
+            return self._changed(case, "opened", announce)
 
-    async def advance(self, incident_id: str, step: str, *, by: str, note: str = "", at_ms: int | None = None) -> dict[str, Any]:
+    async def advance(self, incident_id: str, step: str, *, by: str, note: str = "", at_ms: int | None = None,
+                      announce: bool = True) -> dict[str, Any]:
         """Move a case to its next step (TransitionError if the kind forbids it; nothing changes then)."""
         p = self.platform
         async with self._lock:
@@ -199,7 +202,7 @@ class IncidentBoard:
             event = {"id": incident_id, "at_us": at_ms * 1000, "event": event_name, "by": by, "step": step, "note": note, "data": {}}
             await self._write(event, "incident.advance", incident_id, {"step": step, "note": note})
             case.incident.timeline.append(t)
-            return self._changed(case, event_name)
+            return self._changed(case, event_name, announce)
 
     def _new_id(self, at_ms: int) -> str:
         day = datetime.fromtimestamp(at_ms / 1000, KST).strftime("%Y%m%d")
@@ -217,10 +220,11 @@ class IncidentBoard:
         # The event and its audit row are stored together or not at all.
         await asyncio.wrap_future(p.pipeline.call(lambda: atomic(p.store, run)))
 
-    def _changed(self, case: Case, change: str) -> dict[str, Any]:
+    def _changed(self, case: Case, change: str, announce: bool = True) -> dict[str, Any]:
         self.version += 1
         doc = case.as_dict()
-        self.platform.bus.fire(INCIDENT_CHANGED, {"change": change, "incident": doc})
+        if announce:
+            self.platform.bus.fire(INCIDENT_CHANGED, {"change": change, "incident": doc})
         return doc
 
     def prune(self) -> None:

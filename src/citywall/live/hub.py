@@ -75,6 +75,11 @@ class LiveHub:
         self.subscribers.discard(sub)
         metrics.WS_CLIENTS.set(len(self.subscribers))
 
+    def resync_all(self) -> None:
+        """Send every live client a fresh snapshot instead of many small changes (after a backlog)."""
+        for sub in self.subscribers:
+            sub.offer(RESYNC)
+
     def publish(self, message: dict) -> None:
         """Send an event (an incident or alarm changing) to every live client, in order with the deltas."""
         encoded = msgspec.json.encode(message)

@@ -41,6 +41,7 @@ COMPONENTS = ("air", "sdot", "roads", "hotspots", "weather")
 INCIDENT_MARK = "simulator_incidents_until_ms"  # store meta: simulated incident events up to here are applied
 INCIDENT_BACKFILL_MS = 6 * 3600 * 1000  # on a fresh store, start this far back so running cases are on the board
 INCIDENT_PERIOD_S = 10.0  # platform seconds between looks at the incident model
+INCIDENT_LIVE_MS = 60_000  # events older than this when applied are a backlog: applied quietly, walls resynchronised once
 
 
 class Component(Protocol):
@@ -221,8 +222,15 @@ class SimulatorFeed:
             if now_ms > done_ms:
                 try:
                     events = await asyncio.to_thread(model.events, done_ms, now_ms)
+                    # A backlog (the hours before a start) is applied quietly and the walls resynchronised
+                    # once: a thousand messages in a few seconds would hold up the live values on every wall.
+                    backlog = False
                     for ev in events:
-                        await self._incident_event(board, ev, ids)
+                        quiet = now_ms - ev.at_ms > INCIDENT_LIVE_MS
+                        backlog |= quiet
+                        await self._incident_event(board, ev, ids, announce=not quiet)
+                    if backlog:
+                        platform.hub.resync_all()
                     done_ms = now_ms
                     await asyncio.wrap_future(platform.pipeline.call(lambda: platform.store.set_meta(INCIDENT_MARK, str(now_ms))))
                     self._stats["incident_events"] = self._stats.get("incident_events", 0) + len(events)
@@ -246,10 +254,11 @@ class SimulatorFeed:
             except (KeyError, TransitionError):
                 pass
 
-    async def _incident_event(self, board: Any, ev: IncidentEvent, ids: dict[str, str]) -> None:
+    async def _incident_event(self, board: Any, ev: IncidentEvent, ids: dict[str, str], announce: bool = True) -> None:
         if ev.action == "open":
             doc = await board.open(ev.kind, ev.lon, ev.lat, ev.severity, by=ev.by, title=ev.title, address=ev.address, unit=ev.unit,
-                                   at_ms=ev.at_ms, note=ev.note, source="simulator", simulated=True, external_id=ev.external_id)
+                                   at_ms=ev.at_ms, note=ev.note, source="simulator", simulated=True, external_id=ev.external_id,
+                                   announce=announce)
             ids[ev.external_id] = doc["id"]
             return
         incident_id = ids.get(ev.external_id) or board.find_external("simulator", ev.external_id)
@@ -257,7 +266,7 @@ class SimulatorFeed:
             return  # opened before this run looked back: not on the board
         ids[ev.external_id] = incident_id
         try:
-            await board.advance(incident_id, ev.step, by=ev.by, note=ev.note, at_ms=ev.at_ms)
+            await board.advance(incident_id, ev.step, by=ev.by, note=ev.note, at_ms=ev.at_ms, announce=announce)
         except (KeyError, TransitionError):
             pass  # closed already, or this step was taken before a restart
 

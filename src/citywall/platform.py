@@ -20,7 +20,7 @@ from citywall.alerts.live import AlertRunner
 from citywall.alerts.rules import load_rules, parse_rules
 from citywall.alerts.severity import rank
 from citywall.auth.accounts import Accounts
-from citywall.auth.audit import AuditLog, atomic
+from citywall.auth.audit import AuditLog
 from citywall.city import City, load_city
 from citywall.city.facilities import Facilities, load_facilities
 from citywall.city.indicators import Indicators, load_indicators
@@ -36,7 +36,7 @@ from citywall.live.snapshot import SnapshotCache
 from citywall.live.state import LiveState
 from citywall.observations.model import Datastream, Thing, ThingIn
 from citywall.observations.registry import Registry
-from citywall.store.embedded import EmbeddedStore
+from citywall.store.embedded import EmbeddedStore, atomic
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from citywall.alerts.severity import SEVERITIES, rank
 from citywall.alerts.signal import Signal
-from citywall.auth.audit import atomic
+from citywall.store.embedded import atomic
 from citywall.store.events import EventTable
 
 if TYPE_CHECKING:

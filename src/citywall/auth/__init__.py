@@ -5,6 +5,7 @@ writer thread); `access` is the FastAPI side that turns a request into a `Princi
 """
 
 from citywall.auth.accounts import KEY_ROLES, RANK, USER_ROLES, AccountError, Accounts, Conflict, NotFound
-from citywall.auth.audit import AuditLog, atomic
+from citywall.auth.audit import AuditLog
+from citywall.store.embedded import atomic
 
 __all__ = ["KEY_ROLES", "RANK", "USER_ROLES", "AccountError", "Accounts", "AuditLog", "Conflict", "NotFound", "atomic"]

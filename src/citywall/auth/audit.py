@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 from citywall.store.embedded import EmbeddedStore
 
 GENESIS = "0" * 64  # the prev_hash of the first row
 MAX_QUERY = 10_000
-T = TypeVar("T")
 
 
 def canonical(row: dict[str, Any]) -> str:
@@ -29,20 +28,6 @@ def canonical(row: dict[str, Any]) -> str:
 
 def row_hash(prev_hash: str, row: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical(row)).encode()).hexdigest()
-
-
-def atomic(store: EmbeddedStore, fn: Callable[[], T]) -> T:
-    """Run `fn` in one transaction on the writer connection, so an action and its audit row are
-    stored together or not at all. `fn` must not open a transaction of its own."""
-    con = store.con
-    con.execute("BEGIN")
-    try:
-        result = fn()
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return result
 
 
 class AuditLog:

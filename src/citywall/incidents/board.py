@@ -10,14 +10,13 @@ for the timeline); anything older is read back from the events.
 from __future__ import annotations
 
 import asyncio
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from citywall.alerts.severity import SEVERITIES, rank
-from citywall.auth.audit import atomic
+from citywall.alerts.severity import SEVERITIES
 from citywall.incidents.lifecycle import KINDS, Incident, Transition, TransitionError
+from citywall.store.embedded import atomic
 from citywall.store.events import EventTable
 
 if TYPE_CHECKING:
@@ -94,7 +93,6 @@ class IncidentBoard:
         self.cases: dict[str, Case] = {}
         self.version = 0
         self._lock = asyncio.Lock()  # one change at a time: validation and write see the same state
-        self._ids = threading.Lock()
 
     def load(self) -> None:
         """Open cases and recently closed ones, from the store (at start)."""
@@ -206,8 +204,7 @@ class IncidentBoard:
 
     def _new_id(self, at_ms: int) -> str:
         day = datetime.fromtimestamp(at_ms / 1000, KST).strftime("%Y%m%d")
-        with self._ids:
-            return f"INC-{day}-{self.events._seq + 1:06d}"
+        return f"INC-{day}-{self.events._seq + 1:06d}"  # called under self._lock, before the event is written
 
     async def _write(self, event: dict[str, Any], action: str, target: str, detail: dict[str, Any]) -> None:
         p = self.platform
@@ -233,6 +230,3 @@ class IncidentBoard:
         for key in [k for k, c in self.cases.items() if not c.incident.active and c.incident.timeline[-1].at_ms < cutoff]:
             del self.cases[key]
 
-
-def focus_worthy(incident: dict[str, Any], min_severity: str) -> bool:
-    return incident["active"] and rank(incident["severity"]) >= rank(min_severity)

@@ -8,10 +8,11 @@ history queries never wait for ingest.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import duckdb
 import msgspec
@@ -20,6 +21,7 @@ import pyarrow as pa
 
 from citywall.observations.model import Datastream, Thing
 
+T = TypeVar("T")
 SCHEMA_VERSION = 2  # 2: operations tables (incident and alarm events, users, sessions, keys, audit)
 Resolution = Literal["raw", "minute", "hour", "day"]
 Aggregate = Literal["mean", "min", "max", "last"]
@@ -442,6 +444,21 @@ class EmbeddedStore:
                 "DELETE FROM observations_hourly WHERE hour < make_timestamptz(?)", [hourly_before_us]
             ).fetchone()[0]  # type: ignore[index]
         return deleted
+
+
+def atomic(store: EmbeddedStore, fn: Callable[[], T]) -> T:
+    """Run `fn` in one transaction on the writer connection (on the writer thread), so that what it
+    writes (an action and its audit row, an incident event) is stored together or not at all. `fn`
+    must not open a transaction of its own."""
+    con = store.con
+    con.execute("BEGIN")
+    try:
+        result = fn()
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return result
 
 
 def _sql_str(s: str) -> str:

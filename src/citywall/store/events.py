@@ -12,8 +12,7 @@ from typing import Any
 
 import msgspec
 
-from citywall.auth.audit import atomic
-from citywall.store.embedded import EmbeddedStore
+from citywall.store.embedded import EmbeddedStore, atomic
 
 # table -> (id column, columns beside seq/id/at/event/by/data)
 TABLES = {"incident_events": ("incident_id", ("step", "note", "external")), "alarm_events": ("alarm_id", ())}

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from citywall.auth.access import COOKIE, Principal, credentials, current, require
 from citywall.auth.accounts import AccountError, Conflict, NotFound
-from citywall.auth.audit import atomic
+from citywall.store.embedded import atomic
 from citywall.auth.throttle import LoginGuard, Throttled
 
 router = APIRouter(tags=["access"])

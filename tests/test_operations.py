@@ -374,8 +374,8 @@ def test_simulated_cases_are_on_the_board_and_close_after_a_long_stop(db: Path) 
     after a stop longer than its look-back, the cases that ended meanwhile are closed with a note."""
     opts = {"components": ["weather"], "backfill_hours": 1}
     with running(db, now_us=FIXED_NOW_US, feed="simulator", feed_options=opts) as (platform, client, _):
-        counts = _wait(lambda: (c := client.get("/api/incidents").json()["counts"])["ems"] > 10 and c)
-        items = client.get("/api/incidents").json()["items"]
+        board = _wait(lambda: (b := client.get("/api/incidents").json())["counts"]["ems"] > 10 and b)
+        counts, items = board["counts"], board["items"]  # one answer: the simulator keeps opening cases
         assert all(i["simulated"] and i["source"] == "simulator" for i in items)
         assert counts["ems"] == sum(i["kind"] == "ems" for i in items)
         before = {i["id"] for i in items}

@@ -37,6 +37,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         time.sleep(0.5)
     else:
         raise AssertionError("no air index within 90 s:\n" + srv.log.read_text(errors="replace")[-2000:])
+    # ... and until its incident backlog (the last 6 hours of cases) is on the board: the tests measure
+    # the wall in its steady state, not while every wall is being resynchronised after the backlog.
+    while time.monotonic() < deadline:
+        status, body = srv.request("GET", "/api/health")
+        if status == 200 and json.loads(body)["feeds"]["simulator"].get("incident_events"):
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("no simulated incidents within 90 s:\n" + srv.log.read_text(errors="replace")[-2000:])
     yield srv
     srv.stop()
 

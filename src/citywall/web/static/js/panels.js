@@ -127,7 +127,12 @@ export class DetailPanel {
     for (const b of historyEl.querySelectorAll("[data-range]")) b.addEventListener("click", () => { this.range = b.dataset.range; this.loadHistory(); });
   }
 
-  select(gu) { this.gu = gu; this.sparks.clear(); this.render(); this.loadHistory(); this.loadSparks(); }
+  // settledGu names the area whose list and chart have finished loading: tests (and a kiosk's health
+  // check) wait for it before timing live values, which compete with those loads on a slow machine.
+  select(gu) {
+    this.gu = gu; this.sparks.clear(); this.settledGu = undefined; this.render();
+    Promise.all([this.loadHistory(), this.loadSparks()]).then(() => { if (this.gu === gu) this.settledGu = gu ?? "city"; }, () => {});
+  }
 
   // What the list shows for a district: its air station, weather station, hotspots and sensors,
   // each with its newest value, in that order.

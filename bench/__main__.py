@@ -8,6 +8,9 @@
     .venv/bin/python -m bench history [--quick]      3b. 30-day minute history of one gu vs count(*)
     .venv/bin/python -m bench wall [--quick]         5.  the wall page in Chromium: first paint, lag at 1,000 obs/s, heap over 30 min
     .venv/bin/python -m bench rules [--quick]        6.  the alert rules on every reading vs the live-state update
+    .venv/bin/python -m bench mqtt [--quick]         7a. MQTT ingest through Mosquitto, QoS 1, no loss, vs a bare subscriber
+    .venv/bin/python -m bench replay [--quick]       7b. replay of a year of hourly data, 25 stations, at --speed max vs DuckDB append
+    .venv/bin/python -m bench storage [--quick]      7c. pipeline ingest into PostgreSQL vs the same into DuckDB
     .venv/bin/python -m bench memory                 4.  server VmHWM from the results of the runs above
     .venv/bin/python -m bench summary                the targets table from bench/results/*.json
 
@@ -35,9 +38,12 @@ BENCHES = {
     "history": "bench.history",
     "wall": "bench.wall",
     "rules": "bench.rules",
+    "replay": "bench.replay",
+    "mqtt": "bench.mqtt",
+    "storage": "bench.storage",
 }
-RESULT_FILES = {"ingest": "ingest", "http-ingest": "http_ingest", "latency": "latency", "snapshot": "snapshot", "history": "history", "wall": "wall", "rules": "rules"}
-TIME_LIMIT_S = {"ingest": 400, "http-ingest": 400, "latency": 300, "snapshot": 300, "history": 600, "wall": 2400, "rules": 300}
+RESULT_FILES = {"ingest": "ingest", "http-ingest": "http_ingest", "latency": "latency", "snapshot": "snapshot", "history": "history", "wall": "wall", "rules": "rules", "replay": "replay", "mqtt": "mqtt", "storage": "storage"}
+TIME_LIMIT_S = {"ingest": 400, "http-ingest": 400, "latency": 300, "snapshot": 300, "history": 600, "wall": 2400, "rules": 300, "replay": 600, "mqtt": 600, "storage": 900}
 GIB = 1024.0
 
 
@@ -100,6 +106,20 @@ def summary() -> list[list[Any]]:
         rows.append([f"5c wall memory over {r['duration_s'] / 60:.0f} min", f"heap {m['first_mib']:.1f} -> {m['last_mib']:.1f} MiB, browser "
                      f"{m['browser_rss_first_mib']:.0f} -> {m['browser_rss_last_mib']:.0f} MiB", "", f"{m['growth']:+.1%} / {m['browser_rss_growth']:+.1%}",
                      "flat (within 10%)", r["targets"]["memory_flat"]])
+    if r := load("mqtt"):
+        cw, bare = r["citywall"], r["baseline_bare_subscriber"]
+        rows.append([f"7a MQTT ingest, QoS 1, {r['config']['messages']:,} msgs", f"{cw['messages_per_s']:,} msg/s, loss {cw['loss']}",
+                     f"{bare['messages_per_s']:,} msg/s (bare subscriber)", r["ratio"], ">= 20,000 msg/s, >= 0.5, no loss",
+                     all(r["targets"].values())])
+    if r := load("replay"):
+        c, pq, b = r["seoul_station_csv"], r["long_parquet"], r["baseline"]
+        rows.append([f"7b replay, {r['config']['values']:,} values (a year, 25 stations)", f"{c['rows_per_s']:,}/s CP949 CSV, {pq['rows_per_s']:,}/s Parquet",
+                     f"{b['rows_per_s']:,} rows/s (DuckDB Arrow append)", f"{r['ratio_csv']} / {r['ratio_parquet']}", "(no target)",
+                     r["checks"]["all_stored_csv"] and r["checks"]["all_stored_parquet"]])
+    if r := load("storage"):
+        pg, duck = r["postgresql"], r["duckdb"]
+        rows.append([f"7c PostgreSQL ingest, {pg['rows_submitted']:,} rows", f"{pg['rows_per_s']:,} rows/s", f"{duck['rows_per_s']:,} rows/s (DuckDB, same pipeline)",
+                     r["ratio_postgresql_to_duckdb"], "(no target)", r["checks"]["all_stored_postgresql"] and r["checks"]["all_stored_duckdb"]])
     mem = memory_rows()
     if mem:
         servers = [m[1] for m in mem if not m[0].startswith("in-process")] or [m[1] for m in mem]

@@ -253,7 +253,8 @@ class Server:
         made = subprocess.run([PY, "-m", "citywall", "key", "add", "bench", "--role", "feed", "--db", str(self.db)], cwd=ROOT,
                               capture_output=True, text=True, check=True)
         os.environ["CITYWALL_API_KEY"] = made.stdout.strip()
-        cmd = [PY, "-m", "citywall", "up", "--feed", "none", "--db", str(self.db), "--port", str(self.port), "--log-level", "warning", *self.extra]
+        cmd = [PY, "-m", "citywall", "up", "--feed", "none", "--db", str(self.db), "--port", str(self.port), "--log-level", "warning",
+               *([] if "--mqtt" in self.extra else ["--mqtt", "off"]), *self.extra]  # no embedded broker unless a bench asks
         self._log = open(self.log, "wb")  # noqa: SIM115
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)

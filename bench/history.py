@@ -46,7 +46,7 @@ def build_store(db: Path, days: int) -> dict[str, Any]:
     from citywall.platform import Platform, Settings
 
     async def register() -> None:
-        p = Platform(Settings(db=str(db), feed="none"))
+        p = Platform(Settings(db=str(db), feed="none", mqtt="off"))
         await p.start()
         try:
             await p.register(common.thing_structs(common.sdot_things()))
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             from citywall.platform import Platform, Settings
 
             t0 = time.perf_counter()
-            p = Platform(Settings(db=str(db), feed="none"))
+            p = Platform(Settings(db=str(db), feed="none", mqtt="off"))
             await p.start()
             start_s = time.perf_counter() - t0
             try:

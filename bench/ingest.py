@@ -16,7 +16,6 @@ import asyncio
 import os
 import resource
 import time
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +50,9 @@ def baseline(db: Path, tables: list) -> dict[str, Any]:
     # Same connection settings as EmbeddedStore, same schema file.
     con = duckdb.connect(str(db), config={"memory_limit": "1GB", "checkpoint_threshold": "256MB"})
     con.execute("SET TimeZone = 'UTC'")
-    con.execute((files("citywall.store") / "schema.sql").read_text(encoding="utf-8"))
+    from citywall.store import migrations
+
+    migrations.migrate(con, "duckdb", where=str(db))
     rows = sum(tb.num_rows for tb in tables)
     t0 = time.perf_counter()
     for arrow_obs in tables:  # noqa: B007 - read by DuckDB's replacement scan
@@ -70,7 +71,7 @@ async def pipeline_run(db: Path, n_rows: int, batch: int, in_flight: int, time_c
     from citywall.live.hub import RESYNC
     from citywall.platform import Platform, Settings
 
-    platform = Platform(Settings(db=str(db), feed="none"))
+    platform = Platform(Settings(db=str(db), feed="none", mqtt="off"))
     await platform.start()
     try:
         t_reg = time.perf_counter()

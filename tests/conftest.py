@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -49,7 +50,8 @@ def iso(us: int, offset_minutes: int = 0) -> str:
 
 
 def make_platform(db: Path | str, **settings: Any) -> Platform:
-    return Platform(Settings(db=str(db), **{"feed": "none", **settings}))
+    # No MQTT unless a test asks: an embedded broker per platform would clash on its port.
+    return Platform(Settings(db=str(db), **{"feed": "none", "mqtt": "off", **settings}))
 
 
 def credential(platform: Platform, role: str = "feed", name: str = "tests") -> dict[str, str]:
@@ -134,3 +136,15 @@ THINGS_FOR_PIPELINE = [
     {"key": "p", "name": "pipeline test station", "kind": "air_station", "lon": CITY_HALL[0], "lat": CITY_HALL[1],
      "datastreams": [{"quantity": "pm10"}]},
 ]
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """Poll `check` until it returns something truthy (and return that); fail naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")

@@ -25,6 +25,8 @@ class Server:
     def __init__(self, db: Path, log: Path, *args: str) -> None:
         self.db, self.log = db, log
         self.args = args or ("--feed", "none")
+        if "--mqtt" not in self.args:  # no embedded broker unless asked: servers in parallel would clash on its port
+            self.args = (*self.args, "--mqtt", "off")
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.key = ""  # a feed API key, made before the first start (the CLI needs the store to itself)

@@ -202,7 +202,8 @@ def test_replay_rebuilds_values_incidents_and_alarms_at_a_past_moment(db: Path) 
 # -- access control: every route that changes state, tried with every kind of caller ------------
 OPEN_TO_ALL = {("POST", "/api/login"), ("POST", "/api/logout")}
 # What a feed key may do; everything else needs a person with a role.
-FEED_MAY = {("POST", "/api/observations"), ("POST", "/api/things"), ("POST", "/api/incidents"), ("POST", "/api/incidents/{incident_id}/transitions")}
+FEED_MAY = {("POST", "/api/observations"), ("POST", "/api/things"), ("POST", "/api/incidents"), ("POST", "/api/incidents/{incident_id}/transitions"),
+            ("POST", "/sta/v1.1/Observations"), ("POST", "/sta/v1.1/Datastreams({datastream_id})/Observations")}
 ADMIN_ONLY_PREFIXES = ("/api/users", "/api/keys", "/api/rules")
 
 

@@ -266,7 +266,7 @@ def wait_for(predicate, timeout: float = 30.0) -> None:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     db = tmp_path_factory.mktemp("sim") / "x.duckdb"
-    platform = Platform(Settings(db=str(db), feed="simulator", speed=600, feed_options=SMALL))
+    platform = Platform(Settings(db=str(db), feed="simulator", speed=600, feed_options=SMALL, mqtt="off"))
     pinned(platform, START)
     with TestClient(create_app(platform)) as client:
         wait_for(lambda: platform.feed_status()["simulator"]["phase"] == "live")
@@ -310,7 +310,7 @@ def test_speed_runs_the_feed_faster_than_real_time(live):
 def test_restart_and_another_start_time_agree(live, tmp_path):
     platform, _, db = live
     options = {**SMALL, "components": ["air", "roads", "hotspots", "weather"]}
-    other = Platform(Settings(db=str(tmp_path / "y.duckdb"), feed="simulator", speed=600, feed_options=options))
+    other = Platform(Settings(db=str(tmp_path / "y.duckdb"), feed="simulator", speed=600, feed_options=options, mqtt="off"))
     pinned(other, START + 2 * HOUR_US)  # started two hours later
     with TestClient(create_app(other)):
         wait_for(lambda: other.feed_status()["simulator"]["phase"] == "live")
@@ -330,12 +330,12 @@ def test_restart_and_another_start_time_agree(live, tmp_path):
 def test_a_restart_reuses_its_things_and_fills_the_gap(tmp_path):
     db = str(tmp_path / "r.duckdb")
     options = {"components": ["air", "roads", "weather"], "backfill_hours": 2}
-    first = Platform(Settings(db=db, feed="simulator", speed=600, feed_options=options))
+    first = Platform(Settings(db=db, feed="simulator", speed=600, feed_options=options, mqtt="off"))
     pinned(first, START)
     with TestClient(create_app(first)):
         wait_for(lambda: first.feed_status()["simulator"]["phase"] == "live")
         ids = dict(first.registry.ds_by_key)
-    again = Platform(Settings(db=db, feed="simulator", speed=600, feed_options=options))
+    again = Platform(Settings(db=db, feed="simulator", speed=600, feed_options=options, mqtt="off"))
     pinned(again, START + 5 * HOUR_US)
     with TestClient(create_app(again)):
         wait_for(lambda: again.feed_status()["simulator"]["phase"] == "live")

@@ -20,14 +20,15 @@ def _up(args: argparse.Namespace) -> int:
     settings = Settings(host=args.host, port=args.port, db=args.db, feed=args.feed, speed=args.speed, seed=args.seed,
                         city=args.city, raw_retention_days=args.raw_retention_days, feed_options=dict(args.feed_option),
                         indicators=args.indicators, facilities=args.facilities, rules=args.rules, focus_severity=args.focus_severity,
-                        focus_seconds=args.focus_seconds, escalate_after_s=args.escalate_after, escalation_webhook=args.escalation_webhook)
+                        focus_seconds=args.focus_seconds, escalate_after_s=args.escalate_after, escalation_webhook=args.escalation_webhook,
+                        mqtt=args.mqtt, mqtt_port=args.mqtt_port, mqtt_options=dict(args.mqtt_option), live_broker=args.live_broker)
     try:
         platform = Platform(settings)
     except (ValueError, OSError) as exc:  # a bad setting or file (IndicatorError is a ValueError): say which
         print(f"citywall up: {exc}", file=sys.stderr)
         return 2
     print(f"citywall {__version__}: {platform.city.name_en} ({len(platform.city.districts)} districts, {len(platform.city.dongs)} dongs), "
-          f"store {settings.db}, feed {settings.feed}{' (SIMULATED data)' if platform.simulated else ''}, speed x{settings.speed:g}")
+          f"store {platform.store.path}, feed {settings.feed}{' (SIMULATED data)' if platform.simulated else ''}, speed x{settings.speed:g}")
     base = f"http://{settings.host}:{settings.port}"
     print(f"the wall: {base}/   API docs: {base}/docs   live: ws://{settings.host}:{settings.port}/api/live", flush=True)
     uvicorn.run(create_app(platform), host=settings.host, port=settings.port, log_level=args.log_level, ws_max_queue=64)
@@ -84,19 +85,17 @@ def _cli_actor() -> str:
 
 
 def _accounts(args: argparse.Namespace, *, create: bool = False):  # noqa: ANN202
-    """(store, accounts, audit) over the DuckDB file; None (after saying why) when it cannot be opened."""
-    import duckdb
-
+    """(store, accounts, audit) over the DuckDB file or PostgreSQL URL; None (after saying why) when it cannot be opened."""
     from citywall.auth import Accounts, AuditLog
     from citywall.clock import Clock
-    from citywall.store.embedded import EmbeddedStore
+    from citywall.store import StoreUnavailable, is_postgres, open_store
 
-    if not create and not Path(args.db).exists():
+    if not create and not is_postgres(args.db) and not Path(args.db).exists():
         print(f"citywall {args.command}: no store at {args.db} (give --db, or start citywall once)", file=sys.stderr)
         return None
     try:
-        store = EmbeddedStore(args.db)
-    except duckdb.IOException as exc:
+        store = open_store(args.db)
+    except StoreUnavailable as exc:
         print(f"citywall {args.command}: {LOCKED}" if "lock" in str(exc).lower() else f"citywall {args.command}: {exc}", file=sys.stderr)
         return None
     clock = Clock()
@@ -183,6 +182,12 @@ def _key(args: argparse.Namespace) -> int:
     return _run_accounts(args, revoke)
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from citywall.feeds.replay.command import run
+
+    return run(args)
+
+
 def _ms(ms: int) -> str:
     from datetime import datetime, timezone
 
@@ -199,6 +204,17 @@ def _option(text: str) -> tuple[str, object]:
     return key.strip(), yaml.safe_load(value) if value else ""
 
 
+def _feeds(text: str) -> str:
+    """`--feed`: one feed name or a comma-separated list, each a built-in feed (or none)."""
+    from citywall.feeds import feed_names
+
+    try:
+        feed_names(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="citywall", description="The live city platform of a digital mayor's office.")
     parser.add_argument("--version", action="version", version=f"citywall {__version__}")
@@ -207,11 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start the server (API, live WebSocket, feeds)")
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=DEFAULT_PORT)
-    up.add_argument("--db", default=str(Path("data") / "citywall.duckdb"), help="DuckDB file (default data/citywall.duckdb)")
-    up.add_argument("--feed", default="simulator", choices=["simulator", "none"], help="where observations come from")
+    up.add_argument("--db", default=str(Path("data") / "citywall.duckdb"),
+                    help="DuckDB file (default data/citywall.duckdb) or postgresql://user@host:port/dbname (see docs/postgresql.md)")
+    up.add_argument("--live-broker", default=None, metavar="URL",
+                    help="redis://host:port: share live updates with other processes serving the same PostgreSQL store")
+    up.add_argument("--feed", default="simulator", type=_feeds, metavar="NAME[,NAME...]",
+                    help="where observations come from: simulator, seoul (Seoul Open API; needs CITYWALL_SEOUL_API_KEY), "
+                         "none, or a comma-separated list such as simulator,seoul (see docs/seoul-open-api.md)")
     up.add_argument("--speed", type=float, default=1.0, help="platform clock speed: 60 runs an hour a minute")
     up.add_argument("--feed-option", type=_option, action="append", default=[], metavar="KEY=VALUE",
-                    help="a feed option, repeatable (simulator: episode=yellow_dust, sdot_count=500, ...; see docs/simulator.md)")
+                    help="a feed option, repeatable (simulator: episode=yellow_dust, sdot_count=500, ...; see docs/simulator.md; "
+                         "seoul: api_key=..., places=..., see docs/seoul-open-api.md); with several feeds, FEED.KEY=VALUE gives it to one")
     up.add_argument("--seed", type=int, default=2017, help="simulator seed (same seed, same city)")
     up.add_argument("--city", default="seoul", help="built-in city name or a city YAML")
     up.add_argument("--raw-retention-days", type=float, default=30.0, help="keep raw rows this long; hourly rollups stay")
@@ -227,6 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--escalate-after", type=float, default=300.0, metavar="SECONDS",
                     help="an unacknowledged critical alarm escalates after this long")
     up.add_argument("--escalation-webhook", default=None, metavar="URL", help="where escalations are POSTed as JSON")
+    up.add_argument("--mqtt", default="embedded", metavar="embedded|off|mqtt://HOST:PORT",
+                    help="MQTT ingest: an embedded broker on 127.0.0.1 (default), off, or an external broker such as Mosquitto (see docs/mqtt.md)")
+    up.add_argument("--mqtt-port", type=int, default=1884, help="the embedded broker's port (default 1884; 1883 is left to a production broker)")
+    up.add_argument("--mqtt-option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                    help="an MQTT listener option, repeatable: client_id, prefix, protocol (5 or 3.1.1), session_expiry_s")
     up.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     up.set_defaults(func=_up)
 
@@ -241,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     city.add_argument("--city", default="seoul")
     city.set_defaults(func=_city)
 
-    db_help = "DuckDB file (default data/citywall.duckdb, as citywall up); the server must not be running"
+    db_help = ("DuckDB file (default data/citywall.duckdb, as citywall up; the server must not be running) "
+               "or postgresql:// URL (servers may run)")
     user = sub.add_parser("user", help="add, list or change users (with the server stopped; else use the API)")
     user_sub = user.add_subparsers(dest="user_command", required=True)
     user_add = user_sub.add_parser("add", help="create a user")
@@ -267,6 +295,24 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (key_add, key_list, key_revoke):
         p.add_argument("--db", default=str(Path("data") / "citywall.duckdb"), help=db_help)
     key.set_defaults(func=_key)
+
+    from citywall.feeds.replay.command import parse_speed
+
+    replay = sub.add_parser("replay", help="feed a CSV or Parquet file through the pipeline into the store (with the server stopped)")
+    replay.add_argument("file", help="CSV (UTF-8 or CP949) or Parquet file")
+    replay.add_argument("--format", default=None, choices=["long", "seoul-station"],
+                        help="long: time, datastream (or station + quantity), value, unit; seoul-station: Seoul's per-station files "
+                             "(default: from the header)")
+    replay.add_argument("--speed", type=parse_speed, default=None, metavar="N|max",
+                        help="N x real time by phenomenon time (3600 = an hour a second), or max (default)")
+    replay.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
+                        help="the file's column for a field (time, station, datastream, quantity, value, unit) or a quantity (pm10, ...); repeatable")
+    replay.add_argument("--stations", default=None, metavar="FILE", help="CSV name,lon,lat of stations that are not district stations")
+    replay.add_argument("--encoding", default=None, help="CSV encoding (default: detect UTF-8, UTF-8 with BOM or CP949)")
+    replay.add_argument("--timezone", default=None, help="for times without an offset (default: the city's, Asia/Seoul)")
+    replay.add_argument("--city", default="seoul", help="built-in city name or a city YAML (as citywall up)")
+    replay.add_argument("--db", default=str(Path("data") / "citywall.duckdb"), help=db_help)
+    replay.set_defaults(func=_replay)
     return parser
 
 

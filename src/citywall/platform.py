@@ -25,18 +25,21 @@ from citywall.city import City, load_city
 from citywall.city.facilities import Facilities, load_facilities
 from citywall.city.indicators import Indicators, load_indicators
 from citywall.clock import Clock
-from citywall.feeds import Feed, make_feed
+from citywall.feeds import Feed, make_feeds
 from citywall.ingest.batch import ObservationBatch
 from citywall.ingest.pipeline import IngestResult, Pipeline
 from citywall.ingest.validate import Limits
 from citywall.incidents.board import INCIDENT_CHANGED, IncidentBoard
 from citywall.live.bus import AIR_REFRESHED, EventBus
+from citywall.live.broker import LiveBroker
 from citywall.live.hub import LiveHub
 from citywall.live.snapshot import SnapshotCache
 from citywall.live.state import LiveState
+from citywall.mqtt import mqtt_from_settings
 from citywall.observations.model import Datastream, Thing, ThingIn
 from citywall.observations.registry import Registry
-from citywall.store.embedded import EmbeddedStore, atomic
+from citywall.store import Store, is_postgres, open_store
+from citywall.store.embedded import atomic
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,10 @@ class Settings:
     escalate_after_s: float = 300.0  # an unacknowledged critical alarm escalates after this long
     escalation_webhook: str | None = None  # where escalations are POSTed (JSON)
     feed_options: dict[str, Any] = field(default_factory=dict)
+    mqtt: str = "embedded"  # "embedded" (amqtt on loopback), "off", or an external broker "mqtt://host:port"
+    mqtt_port: int = 1884  # the embedded broker's port (not 1883: a production Mosquitto is usually there)
+    mqtt_options: dict[str, Any] = field(default_factory=dict)  # MqttFeed options: client_id, prefix, protocol, ...
+    live_broker: str | None = None  # redis://host:port: live updates shared with other processes on the same store
 
 
 class Platform:
@@ -76,9 +83,7 @@ class Platform:
         self.clock = Clock(settings.speed)
         self.city: City = load_city(settings.city)
         self.registry = Registry(self.city)
-        if settings.db.startswith(("postgres://", "postgresql://")):
-            raise ValueError("the PostgreSQL store is not part of this version; use a DuckDB file path")
-        self.store = EmbeddedStore(settings.db)
+        self.store: Store = open_store(settings.db)  # a DuckDB file, or PostgreSQL for a postgresql:// URL
         self.live = LiveState(self.registry)
         self.bus = EventBus()
         limits = Limits(max_age_s=settings.raw_retention_days * 86400)
@@ -99,9 +104,13 @@ class Platform:
         self.engine = RuleEngine(ruleset, self.registry, self.city)
         self.alert_runner = AlertRunner(self, self.engine, self.alarms.apply_all)
         self.feeds: list[Feed] = []
-        if settings.feed != "none":
-            self.feeds.append(make_feed(settings.feed, seed=settings.seed, **settings.feed_options))
+        # One feed or a comma-separated list (`simulator,seoul`); "none" for none.
+        self.feeds.extend(make_feeds(settings.feed, seed=settings.seed, options=settings.feed_options))
+        self.mqtt_broker, mqtt_feed = mqtt_from_settings(settings)  # the embedded broker (or None) and the MQTT listener
+        if mqtt_feed is not None:
+            self.feeds.append(mqtt_feed)
         self._tasks: list[asyncio.Task] = []
+        self.broker: LiveBroker | None = LiveBroker(self, settings.live_broker) if settings.live_broker else None
 
     async def start(self) -> None:
         self.bus.bind(asyncio.get_running_loop())
@@ -109,7 +118,13 @@ class Platform:
         self.hub.start()
         self.incidents.load()
         self.alarms.load()
-        admin_file = Path(self.settings.db).parent / "initial-admin-password.txt" if self.settings.db != ":memory:" else None
+        if self.broker is not None:
+            await self.broker.start()
+        elif is_postgres(self.settings.db):
+            log.warning("no --live-broker: walls served by other processes sharing this PostgreSQL store will not see "
+                        "this process's live updates (nor this one theirs) until they restart; see docs/postgresql.md")
+        data_dir = DEFAULT_DATA_DIR if is_postgres(self.settings.db) else Path(self.settings.db).parent
+        admin_file = data_dir / "initial-admin-password.txt" if self.settings.db != ":memory:" else None
         if admin_file is not None and await asyncio.wrap_future(self.pipeline.call(lambda: atomic(self.store, lambda: self._bootstrap(admin_file)))):
             log.warning("no users yet: created user 'admin'; its password is in %s (change it after logging in)", admin_file)
         self.bus.listen(INCIDENT_CHANGED, lambda doc: self.hub.publish({"type": "incident", **doc}))
@@ -117,6 +132,8 @@ class Platform:
         self.alert_runner.start()
         self._tasks.append(asyncio.create_task(self.alarms.run_escalation(), name="citywall-escalation"))
         self._tasks.append(asyncio.create_task(self._reconcile_alarms(self.clock.now_us() // 1000), name="citywall-alarm-reconcile"))
+        if self.mqtt_broker is not None:  # before the listener, which connects to it
+            await self.mqtt_broker.start()
         for feed in self.feeds:
             self._tasks.append(asyncio.create_task(self._run_feed(feed), name=f"feed-{feed.name}"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="citywall-rollup"))
@@ -127,6 +144,10 @@ class Platform:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.mqtt_broker is not None:
+            await self.mqtt_broker.stop()
+        if self.broker is not None:
+            await self.broker.stop()
         await self.hub.stop()
         await asyncio.to_thread(self.pipeline.stop)
         self.store.close()
@@ -207,6 +228,7 @@ class Platform:
 
     def _bootstrap(self, admin_file: Path) -> str | None:
         """A first administrator on a store without users, so a new install is not locked out."""
+        self.store.lock("bootstrap")  # processes starting together on a new shared store: one creates the admin
         password = self.accounts.ensure_admin(admin_file)
         if password:
             self.audit.append("system", "user.create", "admin", {"role": "admin", "bootstrap": True})

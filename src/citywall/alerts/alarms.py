@@ -168,10 +168,31 @@ class AlarmBook:
     def load(self) -> None:
         ids = self.events.open_ids(opened=RAISED, closed=CLOSED)
         self.alarms = fold(self.events.events(ids))
-        for a in sorted(self.alarms.values(), key=lambda a: a.raised_at_ms):
-            if a.gu:
-                self._situations[a.gu] = (a.situation, a.raised_at_ms)
+        self._note_situations(self.alarms.values())
         self.version += 1
+
+    def _note_situations(self, alarms: Any) -> None:
+        for a in sorted(alarms, key=lambda a: a.raised_at_ms):
+            if a.gu and a.raised_at_ms >= self._situations.get(a.gu, ("", -1))[1]:
+                self._situations[a.gu] = (a.situation, a.raised_at_ms)
+
+    async def reload(self, alarm_id: str | None = None) -> dict[str, Any] | None:
+        """Read the book (or one alarm) again from the store, after another process sharing it changed
+        it: off the event loop, and under the book's lock so that no change of this process is between
+        its decision and its write meanwhile. Returns the alarm asked for, if any."""
+        async with self._lock:
+            if alarm_id is None:
+                await asyncio.to_thread(self.load)
+                return None
+            a = fold(await asyncio.to_thread(self.events.events, [alarm_id])).get(alarm_id)
+            if a is not None:
+                if a.open:
+                    self.alarms[alarm_id] = a
+                    self._note_situations([a])
+                else:  # the book holds open alarms only (as _commit keeps it)
+                    self.alarms.pop(alarm_id, None)
+                self.version += 1
+            return None if a is None else a.as_dict()
 
     # -- reading --------------------------------------------------------------------------
     def open_alarms(self) -> list[dict[str, Any]]:
@@ -254,7 +275,6 @@ class AlarmBook:
     async def _apply(self, signals: list[Signal]) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
         open_by_key = {(a.rule, a.subject): a for a in self.alarms.values() if a.active}
-        seq = self.events._seq
         now_ms = self.platform.clock.now_us() // 1000
         batch: set[str] = set()  # situations given to alarms raised in this call (not in self.alarms yet)
         for s in signals:
@@ -262,10 +282,12 @@ class AlarmBook:
             current = open_by_key.get(key)
             if s.active and current is None:
                 rank(s.severity)
-                seq += 1
+                # The raising event's seq, unique across processes sharing the store (off the event loop:
+                # on PostgreSQL it is a round trip to the server).
+                seq = (await asyncio.to_thread(self.events.reserve, 1))[0]
                 alarm_id = f"ALM-{seq:07d}"
                 situation = self._situation(s.gu, s.at_ms, alarm_id, batch)
-                events.append({"id": alarm_id, "at_us": s.at_ms * 1000, "event": RAISED, "by": f"rule:{s.rule}",
+                events.append({"seq": seq, "id": alarm_id, "at_us": s.at_ms * 1000, "event": RAISED, "by": f"rule:{s.rule}",
                                "data": {"signal": _signal_dict(s), "situation": situation}})
                 open_by_key[key] = Alarm(alarm_id, s.rule, s.subject, s.severity, "", "", "", "", "", s.gu, None, None, None, None, None,
                                          s.at_ms, situation)  # a placeholder so a repeat in this batch is not raised twice

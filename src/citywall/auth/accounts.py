@@ -94,7 +94,7 @@ class Accounts:
                 "INSERT INTO users (name, role, password_hash, created_at, disabled) VALUES (?, ?, ?, make_timestamptz(?), false)",
                 [name, role, password_hash, self._now_us()],
             )
-        except duckdb.ConstraintException:
+        except self.store.ConstraintError:  # the store's unique-key error (DuckDB's or PostgreSQL's)
             raise Conflict(f"a user {name!r} exists already") from None
         return self._user(name, self.store.con)  # type: ignore[return-value]
 

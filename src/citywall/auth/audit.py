@@ -69,6 +69,9 @@ class AuditLog:
         except UnicodeEncodeError as exc:
             raise ValueError(f"audit row for {action!r} is not valid Unicode: {exc}") from None
         con = self.store.con
+        # Several processes may share a PostgreSQL store: the read of the newest row and the insert after
+        # it must not interleave with another's, or the chain forks (the insert then fails on the key).
+        self.store.lock("audit_log")
         last = self._last(con)
         seq, prev = (int(last[0]) + 1, last[1]) if last else (1, GENESIS)
         self._tail = (seq, None)  # the hash is filled in below, once the row is written

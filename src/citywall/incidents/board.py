@@ -101,6 +101,20 @@ class IncidentBoard:
         self.cases = fold(self.events.events(ids))
         self.version += 1
 
+    async def reload(self, incident_id: str | None = None) -> dict[str, Any] | None:
+        """Read the board (or one case) again from the store, after another process sharing it changed
+        it: off the event loop, and under the board's lock so that no change of this process is between
+        its decision and its write meanwhile. Returns the case asked for, if any."""
+        async with self._lock:
+            if incident_id is None:
+                await asyncio.to_thread(self.load)
+                return None
+            case = fold(await asyncio.to_thread(self.events.events, [incident_id])).get(incident_id)
+            if case is not None:
+                self.cases[incident_id] = case
+                self.version += 1
+            return None if case is None else case.as_dict()
+
     # -- reading --------------------------------------------------------------------------
     def active(self) -> list[dict[str, Any]]:
         return [c.as_dict() for c in self.cases.values() if c.incident.active]
@@ -129,7 +143,7 @@ class IncidentBoard:
     def find_external(self, source: str, external_id: str) -> str | None:
         """The id of the case a source sent with its own id, if the board has ever had it."""
         key = f"{source}:{external_id}"
-        for case in self.cases.values():
+        for case in list(self.cases.values()):  # a copy: called from a worker thread too (open)
             if case.external_id == external_id and case.source == source:
                 return case.incident.id
         return self.events.find_external(key)
@@ -165,17 +179,21 @@ class IncidentBoard:
             unit = station["name"] if station else None
         async with self._lock:
             if external_id is not None:
-                known = self.find_external(source, external_id)
+                # Off the event loop: on PostgreSQL the store's part of the lookup is a round trip.
+                known = await asyncio.to_thread(self.find_external, source, external_id)
                 if known is not None:
-                    return self.get(known) | {"duplicate": True}  # type: ignore[operator]
-            incident_id = self._new_id(at_ms)
+                    return await asyncio.to_thread(self.get, known) | {"duplicate": True}  # type: ignore[operator]
+            # The opening event's seq, unique across processes sharing the store (off the event loop: on
+            # PostgreSQL it is a round trip to the server).
+            seq = (await asyncio.to_thread(self.events.reserve, 1))[0]
+            incident_id = self._new_id(at_ms, seq)
             inc = Incident(incident_id, KINDS[kind], at_ms, by)
             if note:
                 inc.timeline[0] = Transition(inc.step, at_ms, by, note)
             case = Case(inc, severity, lon, lat, gu, dong, title, address, unit, source, simulated, external_id)
             data = {"kind": kind, "severity": severity, "lon": lon, "lat": lat, "gu": gu, "dong": dong, "title": title, "address": address,
                     "unit": unit, "source": source, "simulated": simulated, "external_id": external_id}
-            event = {"id": incident_id, "at_us": at_ms * 1000, "event": OPENED, "by": by, "step": inc.step, "note": note, "data": data,
+            event = {"seq": seq, "id": incident_id, "at_us": at_ms * 1000, "event": OPENED, "by": by, "step": inc.step, "note": note, "data": data,
                      "external": None if external_id is None else f"{source}:{external_id}"}
             await self._write(event, "incident.open", incident_id, {"kind": kind, "severity": severity, "gu": gu, "simulated": simulated})
             self.cases[incident_id] = case
@@ -202,9 +220,9 @@ class IncidentBoard:
             case.incident.timeline.append(t)
             return self._changed(case, event_name, announce)
 
-    def _new_id(self, at_ms: int) -> str:
+    def _new_id(self, at_ms: int, seq: int) -> str:
         day = datetime.fromtimestamp(at_ms / 1000, KST).strftime("%Y%m%d")
-        return f"INC-{day}-{self.events._seq + 1:06d}"  # called under self._lock, before the event is written
+        return f"INC-{day}-{seq:06d}"  # the seq of the opening event
 
     async def _write(self, event: dict[str, Any], action: str, target: str, detail: dict[str, Any]) -> None:
         p = self.platform

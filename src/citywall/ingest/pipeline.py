@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,9 +30,11 @@ from citywall.live.bus import OBSERVATIONS_COMMITTED, REGISTRY_CHANGED, Committe
 from citywall.live.state import LiveState
 from citywall.observations.model import Datastream, Thing, ThingIn
 from citywall.observations.registry import Registry
-from citywall.store.embedded import HOUR_US, OBSERVATION_SCHEMA, QUARANTINE_SCHEMA, EmbeddedStore, Write
+from citywall.store import Store
+from citywall.store.embedded import HOUR_US, OBSERVATION_SCHEMA, QUARANTINE_SCHEMA, RegistryMoved, Write
 
 log = logging.getLogger(__name__)
+REGISTER_ATTEMPTS = 5  # plans of one registration, when other processes sharing the store keep registering too
 
 
 class WriterStopped(RuntimeError):
@@ -65,7 +68,7 @@ class _Call:
 class Pipeline:
     def __init__(
         self,
-        store: EmbeddedStore,
+        store: Store,
         registry: Registry,
         live: LiveState,
         bus: EventBus,
@@ -78,8 +81,10 @@ class Pipeline:
         self.max_group_rows = max_group_rows
         self._queue: queue.Queue[_Ingest | _Call | None] = queue.Queue()
         self._thread: threading.Thread | None = None
-        self._next_batch = 1
         self._raw_from = 0  # rows before this were deleted by retention: refused as too old
+        # The last commit's outcome, for /api/health: a database away (PostgreSQL restarting) shows here.
+        self.store_error: str | None = None
+        self.store_down_since: str | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -89,7 +94,6 @@ class Pipeline:
         latest = self.store.latest()
         if len(latest["ds"]):
             self.live.apply(latest["ds"].astype(np.int64), latest["t"].astype(np.int64), latest["v"])
-        self._next_batch = self.store.next_batch_id()
         self._raw_from = int(self.store.get_meta("raw_from_us") or 0)
         metrics.DATASTREAMS.set(len(self.registry.datastreams))
         self._thread = threading.Thread(target=self._run, name="citywall-writer", daemon=True)
@@ -112,6 +116,10 @@ class Pipeline:
             return
         self._queue.put(job)
 
+    def store_status(self) -> dict[str, Any]:
+        """"ok", or "down" since the first of the commits failing now, with the error."""
+        return {"state": "down" if self.store_error else "ok", "error": self.store_error, "down_since": self.store_down_since}
+
     def submit(self, batch: ObservationBatch) -> Future[IngestResult]:
         """Queue a batch; the future resolves once it is committed (or fails)."""
         job = _Ingest(batch)
@@ -127,8 +135,15 @@ class Pipeline:
 
     def register(self, things: list[ThingIn]) -> Future[tuple[list[Thing], list[Datastream]]]:
         def run() -> tuple[list[Thing], list[Datastream]]:
-            new_things, new_ds = self.registry.plan(things)
-            self.store.save_registry(new_things, new_ds)
+            for attempt in range(REGISTER_ATTEMPTS):
+                new_things, new_ds = self.registry.plan(things)
+                try:
+                    self.store.save_registry(new_things, new_ds)
+                    break
+                except RegistryMoved:  # another process sharing the store registered meanwhile: learn its ids, plan again
+                    if attempt == REGISTER_ATTEMPTS - 1:
+                        raise
+                    self._sync_registry()
             self.registry.add(new_things, new_ds)
             metrics.DATASTREAMS.set(len(self.registry.datastreams))
             if new_things or new_ds:
@@ -136,6 +151,17 @@ class Pipeline:
             return new_things, new_ds
 
         return self.call(run)
+
+    def sync_registry(self) -> Future[tuple[list[Thing], list[Datastream]]]:
+        """Add the Things and Datastreams other processes sharing the store registered since (on the writer thread)."""
+        return self.call(self._sync_registry)
+
+    def _sync_registry(self) -> tuple[list[Thing], list[Datastream]]:
+        after = (max(self.registry.things, default=0), max(self.registry.datastreams, default=0))
+        things, datastreams = self.store.load_registry(after=after)
+        self.registry.add(things, datastreams)
+        metrics.DATASTREAMS.set(len(self.registry.datastreams))
+        return things, datastreams
 
     def quarantine_payload(self, body: bytes, source: str, reason: str, detail: str) -> Future[int]:
         """Keep a payload that could not be read as observations at all."""
@@ -169,8 +195,8 @@ class Pipeline:
 
     # -- the writer ---------------------------------------------------------------------
     def _take_batch_id(self) -> int:
-        batch_id, self._next_batch = self._next_batch, self._next_batch + 1
-        return batch_id
+        # From the store (a sequence on PostgreSQL), as several processes may write one database.
+        return self.store.take_ids("batches", 1)[0]
 
     def _run(self) -> None:
         try:
@@ -235,9 +261,12 @@ class Pipeline:
             results, committed = self._validate_and_write([j.batch for j in group])
         except BaseException as exc:  # noqa: BLE001 - nothing is acknowledged
             log.exception("commit failed; %d batches not acknowledged", len(group))
+            self.store_error = f"{type(exc).__name__}: {exc}".strip()
+            self.store_down_since = self.store_down_since or datetime.now(timezone.utc).isoformat(timespec="seconds")
             for j in group:
                 j.future.set_exception(exc)
             return
+        self.store_error = self.store_down_since = None
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
         for j, result in zip(group, results):
             j.future.set_result(result)
@@ -246,10 +275,16 @@ class Pipeline:
     def _validate_and_write(self, batches: list[ObservationBatch]) -> tuple[list[IngestResult], Committed]:
         now = self.clock.now_us()
         merged = _concat(batches)
-        verdict = validate(merged, self.registry, self.live.newest_times(), now, self.limits, self.store.existing, self._raw_from)
+        last_t = self.live.newest_times()
+        if self.store.shared:
+            # Other processes write this store too, and this one hears of their rows late or not at all (a
+            # client retrying through a load balancer reaches another process): any row may be stored
+            # already, so every row is looked up, not only those older than this process's newest.
+            last_t = np.full_like(last_t, np.iinfo(np.int64).max)
+        verdict = validate(merged, self.registry, last_t, now, self.limits, self.store.existing, self._raw_from)
         sizes = [len(b) for b in batches]
         offsets = np.cumsum([0, *sizes])
-        batch_ids = [self._take_batch_id() for _ in batches]
+        batch_ids = self.store.take_ids("batches", len(batches))
         row_batch = np.repeat(np.array(batch_ids, dtype=np.int64), sizes)
         ok = verdict.accepted
         acc = np.flatnonzero(ok)

@@ -70,7 +70,8 @@ def validate(
         ok[idx] = False
 
     ds, t, raw = batch.ds, batch.t_us, batch.value
-    reject(~np.isfinite(raw) | (t == NO_TIME), "malformed", lambda i: "result must be a finite number and phenomenonTime a time")
+    reject(t == NO_TIME, "malformed", lambda i: "phenomenonTime must be a time with a time zone")
+    reject(~np.isfinite(raw), "malformed", lambda i: f"result must be a finite number, not {raw[i]!r}")
     reject(ds < 0, "unknown_datastream", lambda i: f"no datastream {_ref(batch, i)!r}; register its Thing first (POST /api/things)")
     dsi = np.where(ok, ds, 0)
     q = registry.ds_quantity[dsi]

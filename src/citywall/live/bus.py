@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 OBSERVATIONS_COMMITTED = "observations_committed"
 REGISTRY_CHANGED = "registry_changed"
 AIR_REFRESHED = "air_refreshed"  # AirIndex.latest after each recomputation
+# Rows another process committed to the shared store (live/broker.py): walls show them; this
+# process's alert rules do not judge them again (the process that ingested them did).
+OBSERVATIONS_RECEIVED = "observations_received"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import msgspec
 import numpy as np
 
 from citywall import metrics
-from citywall.live.bus import OBSERVATIONS_COMMITTED, Committed
+from citywall.live.bus import OBSERVATIONS_COMMITTED, OBSERVATIONS_RECEIVED, Committed
 
 if TYPE_CHECKING:
     from citywall.platform import Platform
@@ -57,6 +57,7 @@ class LiveHub:
         self._last_aggregates: bytes = b""
         self._task: asyncio.Task | None = None
         platform.bus.listen(OBSERVATIONS_COMMITTED, self._on_commit)
+        platform.bus.listen(OBSERVATIONS_RECEIVED, self._on_commit)  # committed by another process (live/broker.py)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._periodic(), name="citywall-live-periodic")

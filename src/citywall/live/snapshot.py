@@ -37,6 +37,7 @@ class SnapshotCache:
             "time_ms": now // 1000,
             "city": p.city.id,
             "feeds": p.feed_status(),
+            "store": p.pipeline.store_status(),  # the wall says when commits fail (a database outage)
             "datastreams": p.live.values(),
             "aggregates": p.live.aggregates(now),
             "freshness": p.live.freshness(now),
@@ -57,7 +58,7 @@ class SnapshotCache:
     def refresh(self) -> None:
         key = self._current_key()
         doc = self.document()
-        self.parts = {k: doc[k] for k in ("aggregates", "freshness", "feeds", "air")}
+        self.parts = {k: doc[k] for k in ("aggregates", "freshness", "feeds", "store", "air")}
         self._bytes = msgspec.json.encode(doc)
         self._key, self._built = key, time.monotonic()
 

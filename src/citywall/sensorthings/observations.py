@@ -34,7 +34,10 @@ def _time_us(value: Any) -> int:
 def _result(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError("result must be a number")
-    return float(value)
+    try:
+        return float(value)
+    except ValueError:  # a string that is no number: say so, not Python's "could not convert"
+        raise ValueError(f"result must be a number, not {value!r}") from None
 
 
 def _datastream(entity: dict[str, Any], path_ds: int | None) -> int | str:

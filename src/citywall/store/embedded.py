@@ -10,9 +10,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 import duckdb
 import msgspec
@@ -20,13 +19,16 @@ import numpy as np
 import pyarrow as pa
 
 from citywall.observations.model import Datastream, Thing
+from citywall.store import migrations
+from citywall.store.reads import HOUR_US, SharedReads
 
 T = TypeVar("T")
-SCHEMA_VERSION = 2  # 2: operations tables (incident and alarm events, users, sessions, keys, audit)
+SCHEMA_VERSION = migrations.latest("duckdb")  # 2: operations tables (incident and alarm events, users, sessions, keys, audit)
 Resolution = Literal["raw", "minute", "hour", "day"]
 Aggregate = Literal["mean", "min", "max", "last"]
 BUCKETS = {"minute": "1 minute", "hour": "1 hour", "day": "1 day"}
-HOUR_US = 3_600_000_000
+# id sequences (take_ids) -> the table and column they number
+SEQUENCES = {"batches": ("batches", "id"), "incident_events": ("incident_events", "seq"), "alarm_events": ("alarm_events", "seq")}
 DAY_US = 24 * HOUR_US
 
 OBSERVATION_SCHEMA = pa.schema(
@@ -61,6 +63,11 @@ QUARANTINE_SCHEMA = pa.schema(
 )
 
 
+class RegistryMoved(RuntimeError):
+    """Another process sharing the store registered Things or Datastreams since this one last read
+    the registry (PostgreSQL only): reload them (Pipeline.sync_registry) and plan again."""
+
+
 @dataclass
 class Write:
     """Everything one group commit writes, in one transaction."""
@@ -70,7 +77,10 @@ class Write:
     batches: list[tuple[int, int, str, int, int]]  # id, received_at_us, source, accepted, rejected
 
 
-class EmbeddedStore:
+class EmbeddedStore(SharedReads):
+    dialect = "duckdb"
+    shared = False  # only this process writes the file
+    ConstraintError = duckdb.ConstraintException  # a unique or primary key violated (accounts: "exists already")
     # DuckDB's own memory (buffer cache, sorts, aggregates); beyond it DuckDB spills to disk.
     # With the Python side's 200 MiB or so, this keeps the server under 1 GiB even while it
     # compacts a day of S-DoT-scale data (measured: docs/benchmarks.md).
@@ -84,18 +94,13 @@ class EmbeddedStore:
         self.con = duckdb.connect(self.path, config={"memory_limit": memory_limit, "checkpoint_threshold": "256MB"})
         self.con.execute("SET TimeZone = 'UTC'")
         self._local = threading.local()
+        self._ids: dict[str, int] = {}  # next id per sequence (take_ids): one process owns the file
+        self._ids_lock = threading.Lock()
         self._migrate()
 
     # -- lifecycle ----------------------------------------------------------------------
     def _migrate(self) -> None:
-        self.con.execute((files("citywall.store") / "schema.sql").read_text(encoding="utf-8"))
-        row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if row is None:
-            self.con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
-        elif int(row[0]) > SCHEMA_VERSION:
-            raise RuntimeError(f"{self.path} has schema version {row[0]}; this citywall knows up to {SCHEMA_VERSION}")
-        elif int(row[0]) < SCHEMA_VERSION:  # the schema file only adds tables: an older store is now current
-            self.con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
+        migrations.migrate(self.con, "duckdb", where=self.path)
 
     def close(self) -> None:
         self.con.close()
@@ -109,10 +114,6 @@ class EmbeddedStore:
         return cur
 
     # -- meta ---------------------------------------------------------------------------
-    def get_meta(self, key: str) -> str | None:
-        row = self.reader().execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-        return row[0] if row else None
-
     def set_meta(self, key: str, value: str) -> None:
         self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
 
@@ -141,19 +142,23 @@ class EmbeddedStore:
             self.con.execute("ROLLBACK")
             raise
 
-    def load_registry(self) -> tuple[list[Thing], list[Datastream]]:
-        cur = self.reader()
-        things = [
-            Thing(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], msgspec.json.decode(r[9]) if r[9] else {})
-            for r in cur.execute("SELECT * FROM things ORDER BY id").fetchall()
-        ]
-        datastreams = [Datastream(*r[:6], list(r[6] or []), r[7]) for r in cur.execute("SELECT * FROM datastreams ORDER BY id").fetchall()]
-        return things, datastreams
-
     # -- ingest -------------------------------------------------------------------------
-    def next_batch_id(self) -> int:
-        row = self.con.execute("SELECT coalesce(max(id), 0) + 1 FROM batches").fetchone()
-        return int(row[0])  # type: ignore[index]
+    def take_ids(self, sequence: str, n: int = 1) -> list[int]:
+        """Reserve `n` new ids of a sequence ("batches", "incident_events", "alarm_events"): counted in
+        memory from the table's maximum, as only this process can open the file."""
+        if sequence not in SEQUENCES:
+            raise ValueError(f"no id sequence {sequence!r}")
+        with self._ids_lock:
+            nxt = self._ids.get(sequence)
+            if nxt is None:
+                table, col = SEQUENCES[sequence]
+                nxt = int(self.reader().execute(f"SELECT coalesce(max({col}), 0) + 1 FROM {table}").fetchone()[0])  # type: ignore[index]
+            self._ids[sequence] = nxt + n
+            return list(range(nxt, nxt + n))
+
+    def lock(self, name: str) -> None:
+        """Serialise a read-then-append (the audit chain) against other writers of the store, for the
+        current transaction. Nothing to do here: one process, one writer thread."""
 
     def write(self, w: Write) -> None:
         """Commit one group; when this returns the rows survive a crash of the process."""
@@ -195,34 +200,6 @@ class EmbeddedStore:
             "FROM observations GROUP BY datastream_id"
         ).fetchnumpy()
 
-    def quarantined(self, *, reason: str | None = None, source: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        cur = self.reader()
-        where, params = [], []
-        if reason:
-            where.append("reason = ?")
-            params.append(reason)
-        if source:
-            where.append("source = ?")
-            params.append(source)
-        sql = "SELECT batch_id, row_index, epoch_ms(received_at), source, reason, detail, datastream, phenomenon_time, result, payload FROM quarantine"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        rows = cur.execute(sql + " ORDER BY received_at DESC, batch_id DESC, row_index LIMIT ?", [*params, limit]).fetchall()
-        cols = ["batch_id", "row_index", "received_at_ms", "source", "reason", "detail", "datastream", "phenomenon_time", "result", "payload"]
-        return [dict(zip(cols, r)) for r in rows]
-
-    def quarantine_counts(self) -> dict[str, int]:
-        return dict(self.reader().execute("SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY reason").fetchall())
-
-    def counts(self) -> dict[str, int]:
-        cur = self.reader()
-        return {
-            "observations": cur.execute("SELECT count(*) FROM observations").fetchone()[0],  # type: ignore[index]
-            "observations_hourly": cur.execute("SELECT count(*) FROM observations_hourly").fetchone()[0],  # type: ignore[index]
-            "quarantine": cur.execute("SELECT count(*) FROM quarantine").fetchone()[0],  # type: ignore[index]
-            "batches": cur.execute("SELECT count(*) FROM batches").fetchone()[0],  # type: ignore[index]
-        }
-
     # -- history ------------------------------------------------------------------------
     def history(
         self,
@@ -251,15 +228,7 @@ class EmbeddedStore:
             ).fetchnumpy()
             return {"t": rows["epoch_ms(phenomenon_time)"].tolist(), "v": rows["result"].tolist(), "n": [1] * len(rows["result"])}
         bucket = f"time_bucket(INTERVAL '{BUCKETS[resolution]}', {{col}}, '{_sql_str(timezone)}')"
-        if resolution != "minute":
-            # Rolled-up rows cover whole hours; a start inside an hour must cover it whole too.
-            start_us -= start_us % HOUR_US
-        if resolution == "minute":
-            raw_from, hourly_to = start_us, start_us
-        else:
-            watermark = int(self.get_meta("rollup_watermark_us") or 0)
-            raw_from = max(start_us, min(watermark, end_us))
-            hourly_to = raw_from
+        start_us, raw_from, hourly_to = self._history_split(resolution, start_us, end_us)
         final = {
             "mean": "sum(s) / sum(n)",
             "min": "min(mn)",

@@ -12,7 +12,8 @@ from typing import Any
 
 import msgspec
 
-from citywall.store.embedded import EmbeddedStore, atomic
+from citywall.store import Store
+from citywall.store.embedded import atomic
 
 # table -> (id column, columns beside seq/id/at/event/by/data)
 TABLES = {"incident_events": ("incident_id", ("step", "note", "external")), "alarm_events": ("alarm_id", ())}
@@ -21,22 +22,28 @@ TABLES = {"incident_events": ("incident_id", ("step", "note", "external")), "ala
 class EventTable:
     """One event table. `append` runs on the writer thread; reads on the caller's cursor."""
 
-    def __init__(self, store: EmbeddedStore, table: str) -> None:
+    def __init__(self, store: Store, table: str) -> None:
         if table not in TABLES:
             raise ValueError(f"no event table {table!r}")
         self.store, self.table = store, table
         self.id_col, self.extra = TABLES[table]
-        row = store.reader().execute(f"SELECT coalesce(max(seq), 0) FROM {table}").fetchone()
-        self._seq = int(row[0])  # type: ignore[index]
+
+    def reserve(self, n: int) -> list[int]:
+        """Seqs for events not written yet, for ids made from them (INC-..., ALM-...); from any thread."""
+        return self.store.take_ids(self.table, n)
 
     def append(self, events: list[dict[str, Any]], *, transaction: bool = True) -> list[dict[str, Any]]:
         """Write events (keys: id, at_us, event, by, data, and the table's extra columns), in a transaction
         of their own or, with transaction=False, in the caller's (with the audit row of the same action)."""
         cols = ["seq", self.id_col, "event_time", "event", "actor", *self.extra, "data"]
-        rows, seq = [], self._seq
-        for e in events:
-            seq += 1
+        rows = []
+        # Seqs from the store (a sequence on PostgreSQL): several processes may append to one table.
+        # An event may bring the seq reserved for it (a record whose id is made from it).
+        fresh = [e for e in events if e.get("seq") is None]
+        for e, seq in zip(fresh, self.store.take_ids(self.table, len(fresh))):
             e["seq"] = seq
+        for e in events:
+            seq = e["seq"]
             rows.append([seq, e["id"], e["at_us"], e["event"], e["by"], *(e.get(c) for c in self.extra),
                          msgspec.json.encode(e.get("data") or {}).decode()])
         marks = ", ".join("make_timestamptz(?)" if c == "event_time" else "?" for c in cols)
@@ -46,7 +53,6 @@ class EventTable:
             atomic(self.store, lambda: con.executemany(sql, rows))
         else:
             con.executemany(sql, rows)
-        self._seq = seq
         return events
 
     def events(self, ids: list[str] | None = None, *, until_us: int | None = None) -> list[dict[str, Any]]:
@@ -55,7 +61,7 @@ class EventTable:
         if ids is not None:
             if not ids:
                 return []
-            where.append(f"{self.id_col} IN (SELECT unnest(?))")
+            where.append(f"{self.id_col} IN (SELECT unnest(?::VARCHAR[]))")
             params.append(ids)
         if until_us is not None:
             where.append("event_time <= make_timestamptz(?)")

@@ -28,6 +28,7 @@ from citywall.observations.registry import RegistryError
 from citywall.auth.access import Principal, require
 from citywall.platform import Platform
 from citywall.web import auth_api, operations_api
+from citywall.sensorthings import api as sensorthings_api, ngsi_ld
 from citywall.web.params import parse_moment_us, parse_time_us
 
 JSON = "application/json"
@@ -215,12 +216,25 @@ def create_app(platform: Platform) -> FastAPI:
         t_us = platform.clock.now_us() if at is None else parse_moment_us(at)
         return _json(await asyncio.to_thread(platform.air.compute, t_us, index))
 
+    @app.get("/api/hotspots/forecast", tags=["live"], summary="The newest crowding forecast of each hotspot, as its source gave it (Seoul citydata: 12 hours)")
+    def get_hotspot_forecast() -> Response:
+        # Forecasts describe future hours: not observations (the store holds what was measured), so the
+        # feeds that read them keep the newest in memory and this gathers them.
+        places: dict[str, Any] = {}
+        for feed in platform.feeds:
+            forecasts = getattr(feed, "forecasts", None)
+            if callable(forecasts):
+                places |= {code: {**fc, "feed": feed.name, "simulated": feed.simulated} for code, fc in forecasts().items()}
+        return _json({"places": places})
+
     @app.get("/api/indicators", tags=["city"], summary="The city's key indicators: target, actual, trend")
     def get_indicators() -> Response:
         return _json(platform.indicators.as_dict())
 
     app.include_router(auth_api.router)
     app.include_router(operations_api.router)
+    app.include_router(sensorthings_api.router)
+    app.include_router(ngsi_ld.router)
 
     # -- the wall page --------------------------------------------------------------------
     app.mount("/static", RevalidatedStaticFiles(directory=STATIC), name="static")
@@ -234,7 +248,8 @@ def create_app(platform: Platform) -> FastAPI:
     def get_health() -> Response:
         p = platform
         writer = p.pipeline.alive
-        body = {"status": "ok" if writer else "degraded", "version": __version__, "city": city.id, "store": p.settings.db,
+        body = {"status": "ok" if writer else "degraded", "version": __version__, "city": city.id, "store": p.store.path,
+                "store_status": p.pipeline.store_status(), "live_broker": p.broker.status() if p.broker else None,
                 "writer_alive": writer, "queue_depth": p.pipeline._queue.qsize(), "speed": p.clock.speed,
                 "simulated": p.simulated, "feeds": p.feed_status(), "freshness": p.live.freshness(p.clock.now_us()),
                 "datastreams": len(p.registry.datastreams), "live_clients": len(p.hub.subscribers)}

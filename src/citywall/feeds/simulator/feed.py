@@ -377,6 +377,8 @@ class SimulatorFeed:
             last_batch_time=_iso(self._newest_us),
             last_batch_at=_iso(int(self._last_batch_real * 1e6)) if self._last_batch_real else None,
             rows_per_s=round(st["rows_sent"] / elapsed, 1) if elapsed > 0 else 0.0,
+            # The feed status convention every feed follows: a simulator has no source to lose.
+            state="ok" if st.get("phase") == "live" else "starting", error=None,
         )
         if self.calendar is not None and self._platform is not None:
             st["episodes"] = self.calendar.active(self._platform.clock.now_us())

@@ -5,7 +5,7 @@
 // ?sdot=<quantity> pick what the map shows first.
 import { AlarmPanel } from "./alarms.js";
 import { Focus, IncidentList, IncidentPanel } from "./incidents.js";
-import { getLang, nameOf, onLang, setLang, t } from "./i18n.js";
+import { getLang, nameOf, onLang, setLang, t, tf } from "./i18n.js";
 import { Auth } from "./login.js";
 import { CityMap } from "./map.js";
 import { DetailPanel, EventFeed, IndicatorsPanel, StatusPanel, esc } from "./panels.js";
@@ -144,8 +144,23 @@ async function main() {
     const simulated = live.simulated || Object.values(live.feeds).some((f) => f.simulated) || [...live.incidents.values()].some((i) => i.simulated);
     document.getElementById("simulated").hidden = !simulated;
   };
+  // A feed whose source cannot be reached or answers errors (status state "down"): a red line in the bar
+  // naming it and its error, from the feed status the server sends every second with the aggregates.
+  const renderFeedsDown = () => {
+    const el = document.getElementById("feeds-down");
+    const down = Object.entries(live.feeds || {}).filter(([, f]) => f && f.state === "down");
+    const since = (iso) => iso ? new Date(iso).toLocaleTimeString(getLang() === "ko" ? "ko-KR" : "en-GB", { timeZone: city.timezone, hour: "2-digit", minute: "2-digit", hour12: false }) : "?";
+    const lines = down.map(([name, f]) => tf("feed_down", { feed: name, since: since(f.down_since), error: f.error || "" }));
+    const store = live.store;  // commits failing: nothing any feed sends is being kept
+    if (store && store.state === "down") lines.unshift(tf("store_down", { since: since(store.down_since), error: store.error || "" }));
+    el.textContent = lines.join(" · ");
+    el.title = el.textContent;
+    el.hidden = !lines.length || replay.replaying;
+  };
+  onLang(renderFeedsDown);
   live.on("places", () => {
     flushOps();
+    renderFeedsDown();
     map.repaint(); status.render(); detail.render();
     document.getElementById("stale").hidden = !(live.connected && !replay.replaying && Object.values(live.freshness).some((f) => f.datastreams && f.fresh === 0));
     showSimulated();

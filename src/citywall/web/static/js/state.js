@@ -161,6 +161,7 @@ export class LiveCity {
     if (msg.aggregates) this.aggregates = msg.aggregates;
     if (msg.freshness) this.freshness = msg.freshness;
     if (msg.feeds) this.feeds = msg.feeds;
+    if (msg.store) this.store = msg.store;
     if (msg.air) this.air = msg.air;
   }
 

@@ -94,7 +94,8 @@ def validate(
             else:
                 factor[i], offset[i] = conv
         reject(bad, "unknown_unit", lambda i: f"unit {batch.unit[i]!r} is not a unit of {_quantity(registry, dsi[i]).code} (expected {_quantity(registry, dsi[i]).unit.symbol})")
-        value = raw * factor + offset
+        with np.errstate(over="ignore"):  # a huge value converts to inf, refused below as out of range
+            value = raw * factor + offset
 
     sentinels = registry.ds_sentinels[dsi]
     reject((sentinels == raw[:, None]).any(axis=1), "sentinel", lambda i: f"{raw[i]:g} is a value this sensor sends when it is broken")

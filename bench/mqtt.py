@@ -269,7 +269,6 @@ def bare_run(port: int, n: int, rate: float, streams: Path, tmp: Path) -> dict[s
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the bare subscriber did not subscribe: {(tmp / 'bare.log').read_text()[-2000:]}")
             time.sleep(0.05)
-        cpu0 = common.cpu_seconds(proc.pid)
         with common.LoadMonitor() as load:
             pub = _run_publisher(port, prefix, streams, n, rate, tmp, "bare")
             common.finish_child(proc, 600, "bare subscriber", tmp / "bare.log")

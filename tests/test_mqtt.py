@@ -128,6 +128,55 @@ def test_topics_decode_into_one_batch_and_name_what_is_unreadable(db: Path) -> N
     assert [(u.index, u.reason) for u in decoded.unreadable] == [(4, "unknown_topic"), (5, "malformed"), (6, "unknown_datastream")]
 
 
+def test_topic_and_payload_edge_cases_never_raise(db: Path) -> None:
+    """A Thing key with '/', an id int() refuses, empty and oversized payloads: each message is
+    rows or an Unreadable with its reason; nothing escapes (it would stop the listener and come
+    again after every reconnect)."""
+    platform = make_platform(db)
+    platform.pipeline.start()
+    try:
+        platform.pipeline.register(msgspec.convert([thing("gw-3/s17", CITY_HALL, ["pm10"])], list[ThingIn])).result()
+        t = now_us()
+        decoded = decode_messages([
+            ("citywall/things/gw-3/s17/pm10", b"12"),  # the quantity is the last level: gw-3/s17:pm10
+            ("v1.1/Datastreams(\u00b2)/Observations", b'{"result": 1}'),  # '²'.isdigit() is True, int('²') raises
+            ("citywall/things/gw-3/s17/pm10", b""),
+            ("citywall/nowhere", b""),  # the topic is what is wrong
+            ("citywall/observations", b"[" + b"1," * 600 + b"1]"),
+            ("citywall/things//pm10", b"1"),
+        ], platform.registry, t, max_payload=1000)
+    finally:
+        platform.pipeline.stop()
+        platform.store.close()
+    assert decoded.batch is not None and decoded.rows_of == [0] and decoded.batch.refs == ["gw-3/s17:pm10"]
+    assert decoded.batch.ds[0] >= 0  # resolved to the registered Datastream
+    assert [(u.index, u.reason) for u in decoded.unreadable] == [
+        (1, "unknown_datastream"), (2, "malformed"), (3, "unknown_topic"), (4, "too_large"), (5, "unknown_topic")]
+    assert "empty payload" in decoded.unreadable[1].detail
+
+
+def test_unknown_mqtt_option_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="not an MQTT option"):
+        mqtt_from_settings(Settings(mqtt="mqtt://127.0.0.1:1883", mqtt_options={"clientid": "x"}))
+
+
+def test_a_refused_subscription_is_an_error() -> None:
+    """A broker ACL that does not let citywall read a topic answers SUBACK 0x80: the feed must
+    say so (down, with the reason), not sit "ok" receiving nothing."""
+    import asyncio
+
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.reasoncodes import ReasonCode
+
+    class Refusing:
+        async def subscribe(self, topic: str, **_: Any) -> list[ReasonCode]:
+            return [ReasonCode(PacketTypes.SUBACK, identifier=0x80)]
+
+    feed = MqttFeed("mqtt://127.0.0.1:1", protocol="3.1.1")
+    with pytest.raises(ConnectionRefusedError, match="refused the subscription to 'v1.1/#'"):
+        asyncio.run(feed._subscribe(Refusing()))  # noqa: SLF001
+
+
 def test_settings_choose_the_broker() -> None:
     broker, feed = mqtt_from_settings(Settings(mqtt="embedded", mqtt_port=18840))
     assert broker is not None and broker.url == "mqtt://127.0.0.1:18840" and feed is not None and feed.protocol == "3.1.1"
@@ -193,12 +242,15 @@ def test_bad_messages_are_quarantined_with_the_reason(db: Path) -> None:
             pub.send(f"{prefix}citywall/things/s1/pm10", {"t": "yesterday", "v": 3})
             pub.send(f"{prefix}citywall/things/s1/pm10", {"t": iso(t), "v": -5})  # out of the range of pm10
             pub.send(f"{prefix}citywall/observations", b'{"datastream": 1}')  # an object, not an array
-        wait_for("6 messages acknowledged", lambda: mqtt_status(client)["acknowledged"] == 6)
-        quarantined = wait_for("6 quarantined", lambda: len(qs := platform.store.quarantined()) == 6 and qs)
+            pub.send(f"{prefix}v1.1/Datastreams(\u00b2)/Observations", b'{"result": 1}')  # once stopped the listener, for ever
+        wait_for("7 messages acknowledged", lambda: mqtt_status(client)["acknowledged"] == 7)
+        quarantined = wait_for("7 quarantined", lambda: len(qs := platform.store.quarantined()) == 7 and qs)
         q = {(r["reason"], r["source"]): r for r in quarantined}
         assert set(q) == {("malformed", f"mqtt:{st_topic(prefix, ids['s1:pm10'])}"), ("unknown_datastream", "mqtt"),
                           ("unknown_topic", f"mqtt:{prefix}citywall/unknown/topic"), ("malformed", "mqtt"), ("out_of_range", "mqtt"),
-                          ("malformed", f"mqtt:{prefix}citywall/observations")}
+                          ("malformed", f"mqtt:{prefix}citywall/observations"),
+                          ("unknown_datastream", f"mqtt:{prefix}v1.1/Datastreams(\u00b2)/Observations")}
+        assert mqtt_status(client)["connects"] == 1
         assert q[("malformed", f"mqtt:{st_topic(prefix, ids['s1:pm10'])}")]["payload"] == "{not json"
         unknown = q[("unknown_datastream", "mqtt")]
         assert unknown["datastream"] == "987654" and unknown["payload"].startswith(st_topic(prefix, 987654) + " ")
@@ -226,6 +278,73 @@ def test_qos1_no_loss_each_message_stored_once(db: Path) -> None:
         assert platform.store.quarantined() == []
 
 
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_retained_messages_are_not_new_observations(db: Path, protocol: str) -> None:
+    """A retained message is the broker's copy of an earlier publish, sent again on every
+    subscription: a bare number in it would be stored again at the server's time on each
+    reconnect. MQTT 5: citywall asks not to get them; 3.1.1: they are quarantined as "retained"."""
+    prefix = unique("t-retain") + "/"
+    with publisher() as pub:
+        info = pub.client.publish(f"{prefix}citywall/things/s1/pm10", "33", qos=1, retain=True)
+        info.wait_for_publish(10)
+    try:
+        options = mosquitto_options(prefix, unique("cw"))
+        options["mqtt_options"]["protocol"] = protocol
+        with running(db, **options) as (platform, client, _):
+            register(client, [thing("s1", CITY_HALL, ["pm10"])])
+            wait_for("the MQTT listener to connect", lambda: connected(client))
+            with publisher() as pub:
+                pub.send(f"{prefix}citywall/things/s1/pm10", "34")  # live: stored
+            wait_for("the live row", lambda: len(stored(platform)) == 1)
+            if protocol == "3.1.1":
+                q = wait_for("the retained message in the quarantine", lambda: platform.store.quarantined())
+                assert [(r["reason"], r["source"], r["payload"]) for r in q] == [("retained", f"mqtt:{prefix}citywall/things/s1/pm10", "33")]
+            else:
+                assert wait_for("both acknowledged", lambda: mqtt_status(client)["acknowledged"] >= 1)
+                assert platform.store.quarantined() == [] and mqtt_status(client)["received"] == 1
+            assert [v for _, _, v in stored(platform)] == [34.0]
+    finally:
+        with publisher() as pub:
+            pub.client.publish(f"{prefix}citywall/things/s1/pm10", b"", qos=1, retain=True).wait_for_publish(10)  # clear it
+
+
+def test_a_slow_store_pauses_reading_instead_of_queueing_without_bound(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backpressure: while commits are slow, what waits to be decoded stays under the high-water
+    mark (the socket is not read; the broker holds the rest), and every message is still stored once."""
+    from citywall.mqtt import listener
+
+    monkeypatch.setattr(listener, "INBOX_HIGH_BYTES", 4_000)
+    monkeypatch.setattr(listener, "INBOX_LOW_BYTES", 1_000)
+    monkeypatch.setattr(listener, "MAX_PENDING", 1)
+    prefix = unique("t-slow") + "/"
+    n = 1500
+    with running(db, **mosquitto_options(prefix, unique("cw"))) as (platform, client, _):
+        ds = register(client, [thing("s1", CITY_HALL, ["pm10"])])["s1:pm10"]
+        wait_for("the MQTT listener to connect", lambda: connected(client))
+        ingest = platform.ingest
+        biggest = [0]
+
+        async def slow_ingest(batch):  # noqa: ANN001, ANN202
+            import asyncio
+
+            feed = platform.feeds[-1]
+            biggest[0] = max(biggest[0], feed._inbox_bytes)  # noqa: SLF001
+            await asyncio.sleep(0.05)
+            return await ingest(batch)
+
+        platform.ingest = slow_ingest
+        t0 = now_us() - 3600 * US
+        with publisher() as pub:
+            infos = [pub.send(st_topic(prefix, ds), {"phenomenonTime": iso(t0 + i * US), "result": i % 100}, wait=False) for i in range(n)]
+            for info in infos:
+                info.wait_for_publish(30)
+        rows = wait_for(f"{n} stored rows", lambda: len(r := stored(platform)) == n and r, timeout=120)
+        assert len(set(rows)) == n and platform.store.quarantined() == []
+        status = wait_for("all acknowledged", lambda: (s := mqtt_status(client))["acknowledged"] == n and s)
+        assert status["read_pauses"] >= 1 and status["reading_paused"] is False and status["connects"] == 1
+        assert biggest[0] < 4_000 + 300 * 1024  # the mark plus at most one socket read (256 KiB) beyond it
+
+
 def test_messages_queued_while_citywall_is_down_and_unacknowledged_ones_come_again(tmp_path: Path) -> None:
     """The persistent session: what the broker holds for citywall's client id is delivered on the
     next start; a message whose commit failed was never acknowledged and is delivered again."""
@@ -248,6 +367,7 @@ def test_messages_queued_while_citywall_is_down_and_unacknowledged_ones_come_aga
     with running(db, **mosquitto_options(prefix, cw)) as (platform, client, _):
         rows = wait_for("11 stored rows", lambda: len(r := stored(platform)) == 11 and r)
         assert [v for _, _, v in rows] == [1.0, *map(float, range(2, 12))]
+        assert mqtt_status(client)["session_present"] is True  # the broker kept the session (and its queue) for the client id
         assert platform.store.quarantined() == []
 
 
@@ -309,7 +429,7 @@ def test_mosquitto_restart_feed_goes_down_and_recovers_without_loss(db: Path) ->
 
                 _start_mosquitto()
                 up = wait_for("the feed to reconnect", lambda: connected(client), timeout=60)
-                assert up["error"] is None and up["down_since"] is None and up["connects"] >= 2
+                assert up["error"] is None and up["down_since"] is None and up["connects"] >= 2 and up["session_present"] is True
                 # paho held these while the broker was away and sends them on reconnect
                 wait_for("the broker to acknowledge the messages published during the outage", lambda: {i.mid for i in during} <= acked)
                 for k in range(10, 15):
@@ -358,9 +478,23 @@ def test_embedded_broker_port_in_use_is_a_clear_error(db: Path) -> None:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        with pytest.raises(OSError, match=f"could not listen on 127.0.0.1:{port}"):
+        with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}"):
             with running(db, mqtt="embedded", mqtt_port=port):
                 pass
+
+
+def test_citywall_up_says_in_one_line_that_the_embedded_port_is_taken(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    from citywall.cli import main
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        rc = main(["up", "--feed", "none", "--port", str(free_port()), "--db", str(tmp_path / "t.duckdb"), "--mqtt-port", str(port)])
+    assert rc == 2
+    assert f"citywall up: the embedded MQTT broker cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
 def test_feed_is_down_with_the_error_while_no_broker_answers(db: Path) -> None:

@@ -218,6 +218,7 @@ def test_no_state_changing_endpoint_works_without_authorisation(db: Path) -> Non
     with running(db, now_us=FIXED_NOW_US, anonymous=True) as (platform, client, _):
         routes = _state_changing_routes(client.app)
         assert ("POST", "/api/observations") in routes and ("PUT", "/api/rules") in routes and len(routes) >= 15
+        assert ("POST", "/api/owlbus/plan") in routes  # starting a plan run needs an operator (not a feed key, not a viewer)
         callers = {"anonymous": {}, "bad": {"Authorization": "Bearer not-a-session"}, "viewer": credential(platform, "viewer", "v"),
                    "feed": credential(platform, "feed", "f"), "operator": credential(platform, "operator", "o")}
         for method, path in routes:

@@ -21,12 +21,20 @@ def _up(args: argparse.Namespace) -> int:
                         city=args.city, raw_retention_days=args.raw_retention_days, feed_options=dict(args.feed_option),
                         indicators=args.indicators, facilities=args.facilities, rules=args.rules, focus_severity=args.focus_severity,
                         focus_seconds=args.focus_seconds, escalate_after_s=args.escalate_after, escalation_webhook=args.escalation_webhook,
-                        mqtt=args.mqtt, mqtt_port=args.mqtt_port, mqtt_options=dict(args.mqtt_option), live_broker=args.live_broker)
+                        mqtt=args.mqtt, mqtt_port=args.mqtt_port, mqtt_options=dict(args.mqtt_option), live_broker=args.live_broker,
+                        commerce=args.commerce)
     try:
         platform = Platform(settings)
     except (ValueError, OSError) as exc:  # a bad setting or file (IndicatorError is a ValueError): say which
         print(f"citywall up: {exc}", file=sys.stderr)
         return 2
+    if platform.mqtt_broker is not None:
+        try:
+            platform.mqtt_broker.check_port()
+        except OSError as exc:
+            platform.store.close()
+            print(f"citywall up: {exc}", file=sys.stderr)
+            return 2
     print(f"citywall {__version__}: {platform.city.name_en} ({len(platform.city.districts)} districts, {len(platform.city.dongs)} dongs), "
           f"store {platform.store.path}, feed {settings.feed}{' (SIMULATED data)' if platform.simulated else ''}, speed x{settings.speed:g}")
     base = f"http://{settings.host}:{settings.port}"
@@ -253,7 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="MQTT ingest: an embedded broker on 127.0.0.1 (default), off, or an external broker such as Mosquitto (see docs/mqtt.md)")
     up.add_argument("--mqtt-port", type=int, default=1884, help="the embedded broker's port (default 1884; 1883 is left to a production broker)")
     up.add_argument("--mqtt-option", type=_option, action="append", default=[], metavar="KEY=VALUE",
-                    help="an MQTT listener option, repeatable: client_id, prefix, protocol (5 or 3.1.1), session_expiry_s")
+                    help="an MQTT listener option, repeatable: client_id, prefix, protocol (5 or 3.1.1), session_expiry_s, "
+                         "receive_maximum, max_payload, max_burst (see docs/mqtt.md)")
+    up.add_argument("--commerce", default=None, metavar="DIR",
+                    help="the --out directory of `citywall commerce build`: the commerce view on the wall and /api/commerce (see docs/commerce-wall.md)")
     up.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     up.set_defaults(func=_up)
 
@@ -313,6 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--city", default="seoul", help="built-in city name or a city YAML (as citywall up)")
     replay.add_argument("--db", default=str(Path("data") / "citywall.duckdb"), help=db_help)
     replay.set_defaults(func=_replay)
+
+    from citywall.analytics.owlbus.cli import add_parser as add_owlbus
+
+    add_owlbus(sub)
+    from citywall.analytics.commerce.cli import add_commerce
+
+    add_commerce(sub)
     return parser
 
 

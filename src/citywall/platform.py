@@ -75,11 +75,16 @@ class Settings:
     mqtt_port: int = 1884  # the embedded broker's port (not 1883: a production Mosquitto is usually there)
     mqtt_options: dict[str, Any] = field(default_factory=dict)  # MqttFeed options: client_id, prefix, protocol, ...
     live_broker: str | None = None  # redis://host:port: live updates shared with other processes on the same store
+    commerce: str | None = None  # the --out directory of `citywall commerce build`: the wall's commerce view; None: no source
 
 
 class Platform:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        if settings.commerce:  # a wrong --commerce DIR stops the start before anything opens, saying what is missing (CommerceSourceError is a ValueError)
+            from citywall.analytics.commerce.api import check_source
+
+            check_source(settings.commerce)
         self.clock = Clock(settings.speed)
         self.city: City = load_city(settings.city)
         self.registry = Registry(self.city)

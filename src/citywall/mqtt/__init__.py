@@ -8,6 +8,7 @@ considers delivered can be lost. See docs/mqtt.md.
 
 from __future__ import annotations
 
+import inspect
 import socket
 from typing import TYPE_CHECKING
 
@@ -34,7 +35,15 @@ def mqtt_from_settings(settings: Settings) -> tuple[EmbeddedBroker | None, MqttF
     if mode == "embedded":
         broker = EmbeddedBroker(settings.mqtt_port)
         options.setdefault("protocol", "3.1.1")  # amqtt speaks MQTT 3.1.1
-        return broker, MqttFeed(broker.url, **options)
+        return broker, _feed(broker.url, options)
     if mode.startswith("mqtt://"):
-        return None, MqttFeed(mode, **options)
+        return None, _feed(mode, options)
     raise ValueError(f"--mqtt {settings.mqtt!r}: expected embedded, off or mqtt://host:port")
+
+
+def _feed(url: str, options: dict) -> MqttFeed:
+    known = set(inspect.signature(MqttFeed).parameters) - {"url", "name"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(f"--mqtt-option {', '.join(unknown)}: not an MQTT option (options: {', '.join(sorted(known))})")
+    return MqttFeed(url, **options)

@@ -7,13 +7,17 @@ Topics (after an optional prefix, e.g. ``seoul/``, for a broker shared with othe
 - ``citywall/observations`` — the payload is the JSON array ``POST /api/observations`` takes.
 - ``citywall/things/<thing key>/<quantity>`` — for small devices: ``{"t": "<ISO 8601>", "v": <number>}``
   or a bare number; without ``t`` the server's time is used. The Datastream is
-  ``<thing key>:<quantity>`` (a Thing key must not contain ``/``).
+  ``<thing key>:<quantity>``; the quantity is the last level, so a Thing key may contain ``/``
+  (``citywall/things/gw-3/s17/pm10`` is ``gw-3/s17:pm10``). A key with ``+`` or ``#`` cannot be
+  published to (MQTT wildcards): use the other two topics for such Things.
 
 Messages that arrive together are decoded into ONE batch (source ``mqtt``) so that a burst costs
 one commit; each row remembers its message, and a refused row is shown in the quarantine as
 ``<topic> <payload>``, the way ``mosquitto_sub -v`` prints a message. A payload that cannot be
 read at all (not JSON, unknown topic) cannot become rows: it is returned as `Unreadable` and kept
-whole with ``platform.pipeline.quarantine_payload`` (source ``mqtt:<topic>``).
+whole with ``platform.pipeline.quarantine_payload`` (source ``mqtt:<topic>``), as is a payload
+over `MAX_PAYLOAD` bytes (reason ``too_large``, never decoded). No payload can stop the listener:
+anything unexpected while decoding one message makes that message `Unreadable` (``malformed``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ SOURCE = "mqtt"
 # citywall does not know is seen and quarantined instead of silently never arriving.
 SUBSCRIPTIONS = ("v1.1/#", "citywall/#")
 OBSERVATIONS_TOPIC = "citywall/observations"
+MAX_PAYLOAD = 4 << 20  # bytes; bigger payloads are quarantined undecoded (decoding runs on the event loop)
 
 _ST = re.compile(r"v1\.1/Datastreams\(([^)]*)\)/Observations")
 _any = msgspec.json.Decoder()
@@ -152,36 +157,55 @@ def decode_device(body: bytes, ref: str, registry: Registry, now_us: int) -> Obs
     return ObservationBatch(ds, np.array([t], dtype=np.int64), np.array([v]), None, reason, detail, None, [ref], SOURCE)
 
 
-def decode_messages(messages: list[tuple[str, bytes]], registry: Registry, now_us: int, prefix: str = "") -> Decoded:
+def _decode_one(name: str, topic: str, body: bytes, registry: Registry, now_us: int, prefix: str) -> ObservationBatch:
+    """The rows of one message; PayloadError (payload not readable) or _Refused (reason, detail) if it has none."""
+    if name == OBSERVATIONS_TOPIC:
+        return decode_json(_nonempty(body), registry, SOURCE)
+    if m := _ST.fullmatch(name):
+        ds_id = m.group(1)
+        if not (ds_id.isascii() and ds_id.isdigit()):  # not str.isdigit alone: '²' is a digit int() refuses
+            raise _Refused("unknown_datastream", f"Datastreams({ds_id}): citywall Datastream ids are integers (see GET /sta/v1.1/Datastreams)")
+        return decode_observations(_nonempty(body), registry, SOURCE, datastream=int(ds_id), now_us=now_us)
+    parts = name.split("/")
+    if len(parts) >= 4 and parts[:2] == ["citywall", "things"] and all(parts[2:]):
+        return decode_device(_nonempty(body), f"{'/'.join(parts[2:-1])}:{parts[-1]}", registry, now_us)
+    raise _Refused("unknown_topic", f"citywall reads no topic {topic!r}; topics: {prefix}v1.1/Datastreams(<id>)/Observations, "
+                      f"{prefix}citywall/observations, {prefix}citywall/things/<thing key>/<quantity>")
+
+
+def _nonempty(body: bytes) -> bytes:
+    if not body:
+        raise PayloadError("an empty payload (nothing to store; an empty retained message only clears the broker's copy)")
+    return body
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def decode_messages(messages: list[tuple[str, bytes]], registry: Registry, now_us: int, prefix: str = "",
+                    max_payload: int = MAX_PAYLOAD) -> Decoded:
     """Decode a burst of (topic, payload) messages into one batch plus the unreadable ones."""
     rows = _Rows()
     unreadable: list[Unreadable] = []
     for index, (topic, body) in enumerate(messages):
-        name = topic[len(prefix):] if topic.startswith(prefix) else None
         try:
-            if name is None:
-                raise LookupError(f"topic {topic!r} is outside the prefix {prefix!r}")
-            if name == OBSERVATIONS_TOPIC:
-                sub = decode_json(body, registry, SOURCE)
-            elif m := _ST.fullmatch(name):
-                ds_id = m.group(1)
-                if not ds_id.isdigit():
-                    unreadable.append(Unreadable(index, topic, body, "unknown_datastream",
-                                                 f"Datastreams({ds_id}): citywall Datastream ids are integers (see GET /sta/v1.1/Datastreams)"))
-                    continue
-                sub = decode_observations(body, registry, SOURCE, datastream=int(ds_id), now_us=now_us)
-            else:
-                parts = name.split("/")
-                if len(parts) == 4 and parts[:2] == ["citywall", "things"] and parts[2] and parts[3]:
-                    sub = decode_device(body, f"{parts[2]}:{parts[3]}", registry, now_us)
-                else:
-                    raise LookupError(f"citywall reads no topic {topic!r}; topics: {prefix}v1.1/Datastreams(<id>)/Observations, "
-                                      f"{prefix}citywall/observations, {prefix}citywall/things/<thing key>/<quantity>")
-        except LookupError as exc:
-            unreadable.append(Unreadable(index, topic, body, "unknown_topic", str(exc)))
-            continue
+            if not topic.startswith(prefix):
+                raise _Refused("unknown_topic", f"topic {topic!r} is outside the prefix {prefix!r}")
+            if len(body) > max_payload:
+                raise _Refused("too_large", f"a payload of {len(body):,} bytes; citywall reads at most {max_payload:,} a message "
+                                            "(send big batches over HTTP, or split them)")
+            sub = _decode_one(topic[len(prefix):], topic, body, registry, now_us, prefix)
         except PayloadError as exc:
             unreadable.append(Unreadable(index, topic, body, "malformed", str(exc)))
+            continue
+        except _Refused as exc:
+            unreadable.append(Unreadable(index, topic, body, exc.reason, str(exc)))
+            continue
+        except Exception as exc:  # noqa: BLE001 - one odd payload must not stop the listener (it would come again after every reconnect)
+            unreadable.append(Unreadable(index, topic, body, "malformed", f"could not read the payload: {type(exc).__name__}: {exc}"))
             continue
         if len(sub) == 0:
             unreadable.append(Unreadable(index, topic, body, "malformed", "the payload holds no observations (an empty array)"))

@@ -28,6 +28,8 @@ from citywall.observations.registry import RegistryError
 from citywall.auth.access import Principal, require
 from citywall.platform import Platform
 from citywall.web import auth_api, operations_api
+from citywall.analytics.owlbus import api as owlbus_api
+from citywall.analytics.commerce import api as commerce_api
 from citywall.sensorthings import api as sensorthings_api, ngsi_ld
 from citywall.web.params import parse_moment_us, parse_time_us
 
@@ -235,6 +237,8 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(operations_api.router)
     app.include_router(sensorthings_api.router)
     app.include_router(ngsi_ld.router)
+    app.include_router(owlbus_api.router)
+    app.include_router(commerce_api.router)
 
     # -- the wall page --------------------------------------------------------------------
     app.mount("/static", RevalidatedStaticFiles(directory=STATIC), name="static")

@@ -1,7 +1,7 @@
 // The wall page: loads the city, mirrors the live picture, and wires the panels together.
 // Layout: ?layout=wall (3x2 screens of 1920x1080), screen (one 1920x1080), laptop; by default
 // chosen from the window size. ?kiosk=1 hides the cursor, the login and the replay slider (a
-// read-only wall). ?focus=0: new severe incidents do not take this page's focus. ?lang=ko|en. ?layer=cai|pm10|pm25|road_speed|congestion|sdot|freshness and
+// read-only wall). ?focus=0: new severe incidents do not take this page's focus. ?lang=ko|en. ?layer=cai|pm10|pm25|road_speed|congestion|sdot|freshness|owlbus|commerce and
 // ?sdot=<quantity> pick what the map shows first.
 import { AlarmPanel } from "./alarms.js";
 import { Focus, IncidentList, IncidentPanel } from "./incidents.js";
@@ -12,6 +12,8 @@ import { DetailPanel, EventFeed, IndicatorsPanel, StatusPanel, esc } from "./pan
 import { Replay } from "./replay.js";
 import { SDOT_QUANTITIES, legend, unitLabel } from "./scales.js";
 import { LiveCity } from "./state.js";
+import { OwlbusView } from "./owlbus.js";
+import { CommerceView } from "./commerce.js";
 
 const params = new URLSearchParams(location.search);
 
@@ -57,6 +59,8 @@ async function main() {
 
   // Operations: who is logged in, the incidents (list, detail, focus), the alarms, and replay.
   const auth = new Auth(document.getElementById("account"), document.getElementById("login-dialog"), { kiosk });
+  const owlbus = new OwlbusView(map, document.getElementById("legend"), { auth });
+  const commerce = new CommerceView(map, document.getElementById("legend"));
   const replayAt = () => replay?.at ?? null;
   const tz = city.timezone;
   const incidentPanel = new IncidentPanel(document.getElementById("incident"), { live, auth, map, guName, timeZone: tz, replayAt });
@@ -78,7 +82,7 @@ async function main() {
   map.on("incident", (id) => incidentPanel.open(id));
   incidentPanel.on((id) => incidentList.render(id));
   incidentPanel.onClose(() => { if (focus.active) focus.cancel(); });
-  auth.on(() => { incidentPanel.render(); alarmPanel.render(); });
+  auth.on(() => { incidentPanel.render(); alarmPanel.render(); owlbus.render(); });
   document.addEventListener("keydown", (e) => {
     if (e.key !== "Escape" || document.querySelector("dialog[open]")) return;
     if (focus.active) focus.dismiss();
@@ -87,7 +91,7 @@ async function main() {
 
   // Layers, grouped by Seoul's monitoring domains; domains without a source say so.
   const DOMAINS = [
-    ["domain_air", ["cai", "pm10", "pm25", "sdot"]], ["domain_traffic", ["road_speed"]], ["domain_disaster", ["congestion", "freshness"]],
+    ["domain_air", ["cai", "pm10", "pm25", "sdot"]], ["domain_traffic", ["road_speed", "owlbus"]], ["domain_disaster", ["congestion", "freshness"]],
     ["domain_water", []], ["domain_projects", []], ["domain_commerce", []],
   ];
   const layersEl = document.getElementById("layers");
@@ -95,18 +99,24 @@ async function main() {
   sdotSelect.id = "sdot-quantity";
   const renderLayerButtons = () => {
     layersEl.innerHTML = DOMAINS.map(([d, layers]) => `<div class="domain"><span>${t(d)}</span>${layers.length
-      ? layers.map((l) => `<button data-layer="${l}" class="${map.layer === l ? "on" : ""}">${t(`layer_${l}`)}</button>`).join("")
+      ? layers.map((l) => `<button data-layer="${l}" class="${(owlbus.active ? l === "owlbus" : commerce.active ? l === "commerce" : map.layer === l) ? "on" : ""}">${t(`layer_${l}`)}</button>`).join("")
       : `<em>${t("no_source")}</em>`}</div>`).join("");
     sdotSelect.innerHTML = SDOT_QUANTITIES.map((q) => `<option value="${q}" ${q === map.sdotQuantity ? "selected" : ""}>${esc(nameOf(quantities[q]?.name) || q)}</option>`).join("");
     layersEl.querySelector('[data-layer="sdot"]')?.after(sdotSelect);
     for (const b of layersEl.querySelectorAll("button[data-layer]")) b.addEventListener("click", () => selectLayer(b.dataset.layer));
   };
   const renderLegend = () => {
+    if (owlbus.active) return owlbus.renderLegend();
+    if (commerce.active) return commerce.renderLegend();
     const l = legend(map.layer, map.sdotQuantity, units);
     document.getElementById("legend").innerHTML = `<div class="legend-title">${t(`layer_${map.layer}`)}${l.unit ? ` <small>(${esc(l.unit)})</small>` : ""}</div>` +
       l.rows.map(([c, label]) => `<div class="row"><i style="background:${c}"></i>${label}</div>`).join("");
   };
   const selectLayer = (layer, sdotQuantity) => {
+    // The analytics views: the others hide first, then the one asked for (if any) shows.
+    const view = { owlbus, commerce }[layer];
+    for (const v of [owlbus, commerce]) if (v !== view) v.select(layer);
+    if (view?.select(layer)) { renderLayerButtons(); return; }
     map.setLayer(layer, sdotQuantity);
     renderLayerButtons(); renderLegend(); detail.render(); detail.loadHistory(); detail.loadSparks();
   };
@@ -216,10 +226,13 @@ async function main() {
     }
   }, 1000);
 
-  await Promise.all([map.ready, auth.load()]);
+  // A commerce source connected (citywall up --commerce): the Commerce domain gets its layer.
+  const [, , hasCommerce] = await Promise.all([map.ready, auth.load(), commerce.load()]);
+  if (hasCommerce) DOMAINS.find(([d]) => d === "domain_commerce")[1].push("commerce");
   renderLayerButtons(); renderLegend(); status.render(); detail.select(null); incidentList.render(null); alarmPanel.render();
+  if (params.get("layer") === "owlbus" || (params.get("layer") === "commerce" && hasCommerce)) selectLayer(params.get("layer"));
   live.connect();
-  window.citywall = { live, map, detail, events, layout, auth, incidentPanel, incidentList, alarms: alarmPanel, focus, replay, ready: true, readyAt: performance.now() };
+  window.citywall = { live, map, owlbus, commerce, detail, events, layout, auth, incidentPanel, incidentList, alarms: alarmPanel, focus, replay, ready: true, readyAt: performance.now() };
   document.body.dataset.ready = "1";
 }
 

@@ -183,7 +183,8 @@ export class CityMap {
   }
 
   _pointAt(point) {
-    const layers = Object.values(KIND_LAYER).concat("roads", "incidents").filter((l) => this.map.getLayoutProperty(l, "visibility") !== "none");
+    // overlayClicks: layers of an analytics view (commerce) whose clicks are theirs, not a drill into the gu.
+    const layers = Object.values(KIND_LAYER).concat("roads", "incidents", this.overlayClicks ?? []).filter((l) => this.map.getLayer(l) && this.map.getLayoutProperty(l, "visibility") !== "none");
     return this.map.queryRenderedFeatures(point, { layers }).length > 0;
   }
 

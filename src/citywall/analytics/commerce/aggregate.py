@@ -1,0 +1,218 @@
+"""Raw card payments -> the quarterly estimated-sales table (Seoul's VwsmTrdarSelngQq), out of core.
+
+One row per payment (`paid_at` in KST, `district_code`, `business_type_code`, `amount_krw`,
+`customer_sex` M|F, `customer_age_band` 10..60 with 60 = 60+) becomes one row per district x business
+type x quarter with `thsmon_selng_amt` / `thsmon_selng_co` and the weekday, weekend, day, time-band, sex
+and age-band splits, each as `*_selng_amt` (KRW) and `*_selng_co` (payments).
+
+Why it is one grouped scan with filtered sums: the raw data (billions of rows) never fits in memory, and
+a single pass with conditional aggregates lets DuckDB stream the Parquet files with a small hash table
+(districts x types x quarters) under `memory_limit`, spilling to `temp_directory` if it must; Spark does
+the same across executors. The validity checks ride along in the same scan (counts of bad rows per
+group), so good data costs one pass; only when a bad row exists does a second, targeted scan find its
+file, row and column for the error.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+KEYS = ("stdr_yyqu_cd", "trdar_cd", "svc_induty_cd")
+RAW_COLUMNS = ("paid_at", "district_code", "business_type_code", "amount_krw", "customer_sex", "customer_age_band")
+DAYS = ("mon", "tues", "wed", "thur", "fri", "sat", "sun")  # Seoul's field prefixes, Monday first
+TIME_BANDS = ((0, 6), (6, 11), (11, 14), (14, 17), (17, 21), (21, 24))
+SEXES = (("ml", "M"), ("fml", "F"))
+AGE_BANDS = (("agrde_10", 10), ("agrde_20", 20), ("agrde_30", 30), ("agrde_40", 40), ("agrde_50", 50), ("agrde_60_above", 60))
+
+
+class RawDataError(ValueError):
+    """A bad raw row: names the file, row (1-based within the file, as schema.CommerceDataError) and column."""
+
+
+def split_prefixes() -> list[str]:
+    """Every split of the sales table, in Seoul's column order (thsmon first)."""
+    return (["thsmon", "mdwk", "wkend", *DAYS, *(f"tmzon_{a:02d}_{b:02d}" for a, b in TIME_BANDS),
+             *(p for p, _ in SEXES), *(p for p, _ in AGE_BANDS)])
+
+
+def sales_columns() -> list[str]:
+    """The measure columns of the sales table: `<split>_selng_amt`, `<split>_selng_co` per split."""
+    return [f"{p}_selng_{m}" for p in split_prefixes() for m in ("amt", "co")]
+
+
+def _conditions(t: Any) -> dict[str, Any]:
+    """split prefix -> boolean Ibis expression over the projected table of `_derived` (None = every row)."""
+    cond: dict[str, Any] = {"thsmon": None, "mdwk": t._dow < 5, "wkend": t._dow >= 5}
+    cond.update({d: t._dow == i for i, d in enumerate(DAYS)})
+    cond.update({f"tmzon_{a:02d}_{b:02d}": (t._hour >= a) & (t._hour < b) for a, b in TIME_BANDS})
+    cond.update({p: t.customer_sex == code for p, code in SEXES})
+    cond.update({p: t._age == band for p, band in AGE_BANDS})
+    return cond
+
+
+def _derived(t: Any) -> Any:
+    """The raw table with weekday (0 = Monday on every Ibis backend), hour, quarter, age band and the
+    bad-row flag computed once per row, so that the 50 filtered aggregates compare small integers
+    instead of re-deriving them from the timestamp (most of the scan's cost otherwise)."""
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    # The Korean wall clock, converted once per row (the session time zone is Asia/Seoul on both engines):
+    # year, quarter, weekday and hour of a plain timestamp are then arithmetic, not four time-zone lookups.
+    local = t.paid_at.cast(dt.Timestamp(scale=6)) if t.paid_at.type().timezone else t.paid_at
+    return t.select(
+        "amount_krw", "customer_sex",
+        stdr_yyqu_cd=local.year().cast("int64") * 10 + local.quarter().cast("int64"),
+        trdar_cd=t.district_code.cast("string"), svc_induty_cd=t.business_type_code.cast("string"),
+        _dow=local.day_of_week.index(), _hour=local.hour(), _age=t.customer_age_band.cast("int64"),
+        _bad=ibis.or_(*bad_row(t).values()),
+    )
+
+
+def bad_row(t: Any) -> dict[str, Any]:
+    """column -> Ibis boolean "this row is bad in this column" (null keys, negative amounts, unknown codes)."""
+    return {
+        "paid_at": t.paid_at.isnull(),
+        "district_code": t.district_code.isnull(),
+        "business_type_code": t.business_type_code.isnull(),
+        "amount_krw": t.amount_krw.isnull() | (t.amount_krw < 0),
+        "customer_sex": t.customer_sex.isnull() | ~t.customer_sex.isin([c for _, c in SEXES]),
+        "customer_age_band": t.customer_age_band.isnull() | ~t.customer_age_band.cast("int64").isin([b for _, b in AGE_BANDS]),
+    }
+
+
+def sales_expr(t: Any) -> Any:
+    """The aggregation, as one Ibis expression over the raw payments table `t`. `_bad_rows` counts
+    rows failing a check; the caller raises if it is not zero, so the sums are only used when all rows are good."""
+    d = _derived(t)
+    aggs: dict[str, Any] = {}
+    for prefix, cond in _conditions(d).items():
+        # Bad rows are not filtered out of the sums: any bad row fails the whole run (see aggregate), so
+        # filtering them here would only cost a second predicate per aggregate on every good row.
+        # (via decimal: DuckDB sums BIGINT to HUGEINT, 16 bytes a value in the result; Ibis drops a cast
+        # to int64 it thinks is a no-op, so the exact round trip makes the engine return int64 itself)
+        aggs[f"{prefix}_selng_amt"] = d.amount_krw.sum(where=cond).coalesce(0).cast("decimal(38, 0)").cast("int64")
+        aggs[f"{prefix}_selng_co"] = d.count(where=cond)
+    aggs["_bad_rows"] = d._bad.cast("int64").sum()
+    return d.group_by(list(KEYS)).aggregate(**aggs)
+
+
+def raw_files(raw: Path) -> list[Path]:
+    """The payment Parquet files of a raw directory (RAW/payments/*.parquet, or RAW itself)."""
+    raw = Path(raw)
+    base = raw / "payments" if (raw / "payments").is_dir() else raw
+    files = sorted(base.rglob("*.parquet")) if base.is_dir() else ([base] if base.suffix == ".parquet" else [])
+    if not files:
+        raise RawDataError(f"{raw}: no payment Parquet files (expected {raw}/payments/part-*.parquet)")
+    return files
+
+
+def check_columns(files: list[Path]) -> None:
+    """Every file has the raw columns (schema only: cheap)."""
+    import pyarrow.parquet as pq
+
+    for f in files:
+        names = set(pq.read_schema(f).names)
+        missing = [c for c in RAW_COLUMNS if c not in names]
+        if missing:
+            raise RawDataError(f"{f}: missing column(s) {', '.join(missing)} (row 0); expected {', '.join(RAW_COLUMNS)}")
+
+
+def locate_bad_row(files: list[Path]) -> str:
+    """The first bad row's file, row and column, found with DuckDB reading the same files (the error
+    path only; works whichever engine aggregated)."""
+    import duckdb
+
+    checks = {
+        "paid_at": "paid_at IS NULL", "district_code": "district_code IS NULL", "business_type_code": "business_type_code IS NULL",
+        "amount_krw": "amount_krw IS NULL OR amount_krw < 0",
+        "customer_sex": "customer_sex IS NULL OR customer_sex NOT IN ('M', 'F')",
+        "customer_age_band": "customer_age_band IS NULL OR TRY_CAST(customer_age_band AS BIGINT) NOT IN (10, 20, 30, 40, 50, 60) "
+                             "OR TRY_CAST(customer_age_band AS BIGINT) IS NULL",
+    }
+    con = duckdb.connect()
+    try:
+        for f in files:
+            for col, cond in checks.items():
+                row = con.execute(f"SELECT file_row_number, CAST({col} AS VARCHAR) FROM read_parquet(?, file_row_number = true) "
+                                  f"WHERE {cond} ORDER BY file_row_number LIMIT 1", [str(f)]).fetchone()
+                if row is not None:
+                    return f"{f}: row {row[0] + 1}, column {col}: bad value {row[1]!r} ({_rule(col)})"
+    finally:
+        con.close()
+    return "a bad row exists but could not be located again"
+
+
+def _rule(col: str) -> str:
+    return {"amount_krw": "amounts must be present and >= 0", "customer_sex": "expected M or F",
+            "customer_age_band": "expected 10, 20, 30, 40, 50 or 60 (= 60+)"}.get(col, "must not be null")
+
+
+@dataclass
+class AggregateResult:
+    rows_in: int
+    groups: int
+    seconds: float
+    out: Path | None
+    engine: str
+
+
+def aggregate(con: Any, raw: Path, out: Path | None = None, progress: Callable[[str], None] | None = None,
+              simulated: bool | None = None) -> tuple[Any, AggregateResult]:
+    """Aggregate the raw payments under `raw` with the Ibis backend `con`; write OUT/sales/stdr_yyqu_cd=Q/part-0.parquet
+    if `out` is given. Returns (Arrow table, in the engine's row order, summary)."""
+    import pyarrow as pa
+
+    from citywall.analytics.commerce import engines
+
+    say = progress or (lambda _m: None)
+    t0 = time.perf_counter()
+    files = raw_files(raw)
+    check_columns(files)
+    say(f"aggregating {len(files)} raw payment file(s) on {con.name}")
+    if con.name == "duckdb":
+        t = con.read_parquet([str(f) for f in files], table_name="raw_payments")
+    else:
+        base = Path(raw) / "payments" if (Path(raw) / "payments").is_dir() else Path(raw)
+        t = con.read_parquet(str(base), table_name="raw_payments")
+    expr = sales_expr(t)
+    table = engines.normalize(engines.collect(con, expr))
+    bad = pa.compute.sum(table["_bad_rows"]).as_py() or 0
+    if bad:
+        raise RawDataError(f"{bad:,} bad raw payment row(s); first: {locate_bad_row(files)}")
+    table = table.drop_columns(["_bad_rows"])  # row order is the engine's; write_sales sorts each quarter's file
+    rows_in = pa.compute.sum(table["thsmon_selng_co"]).as_py() or 0
+    if simulated is None:
+        simulated = raw_simulated(Path(raw))
+    table = table.append_column("simulated", pa.array([simulated] * table.num_rows, pa.bool_()))
+    say(f"{rows_in:,} payments -> {table.num_rows:,} district x business type x quarter rows "
+        f"in {time.perf_counter() - t0:.1f} s")
+    if out is not None:
+        write_sales(table, Path(out))
+    return table, AggregateResult(rows_in, table.num_rows, time.perf_counter() - t0, out, con.name)
+
+
+def raw_simulated(raw: Path) -> bool:
+    """The raw directory's manifest says whether its rows are simulated (the generator writes one);
+    without a manifest the rows are taken as real (the city's own export)."""
+    for path in (raw / "manifest.json", raw.parent / "manifest.json"):
+        if path.exists():
+            return bool(json.loads(path.read_text()).get("simulated", False))
+    return False
+
+
+def write_sales(table: Any, out: Path) -> None:
+    """OUT/sales/stdr_yyqu_cd=Q/part-0.parquet: the layout the indicators read."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    for q in sorted(set(table["stdr_yyqu_cd"].to_pylist())):
+        part = table.filter(pc.equal(table["stdr_yyqu_cd"], q)).sort_by([("trdar_cd", "ascending"), ("svc_induty_cd", "ascending")])
+        d = out / "sales" / f"stdr_yyqu_cd={q}"
+        d.mkdir(parents=True, exist_ok=True)
+        pq.write_table(part, d / "part-0.parquet")

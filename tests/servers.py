@@ -31,10 +31,11 @@ class Server:
         self.port = 0
         self.key = ""  # a feed API key, made before the first start (the CLI needs the store to itself)
 
-    def command(self, *args: str) -> str:
+    def command(self, *args: str, stdin: str | None = None) -> str:
         """Run a `citywall` command on this server's store (while the server is stopped); its stdout."""
         python = str(PYTHON) if PYTHON.exists() else sys.executable
-        done = subprocess.run([python, "-m", "citywall", *args, "--db", str(self.db)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        done = subprocess.run([python, "-m", "citywall", *args, "--db", str(self.db)], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                              input=stdin)
         if done.returncode != 0:
             raise AssertionError(f"citywall {' '.join(args)} failed: {done.stderr}")
         return done.stdout.strip()

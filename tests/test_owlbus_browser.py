@@ -8,7 +8,6 @@ A screenshot lands in `artifacts/owlbus.png` for a person to look at.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 
@@ -16,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from browsers import Wall, chromium
-from servers import PYTHON, ROOT, Server
+from servers import ROOT, Server
 
 pytestmark = pytest.mark.slow
 OPERATOR, PASSWORD = "park.planner", "a long and careful passphrase"
@@ -27,9 +26,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("owlbus")
     srv = Server(tmp / "owl.duckdb", tmp / "server.log", "--feed", "none")
     srv.key = srv.command("key", "add", "planner", "--role", "operator")  # the test's requests act as an operator
-    done = subprocess.run([str(PYTHON), "-m", "citywall", "user", "add", OPERATOR, "--role", "operator", "--password-stdin", "--db", str(srv.db)],
-                          input=PASSWORD + "\n", cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
+    srv.command("user", "add", OPERATOR, "--role", "operator", "--password-stdin", stdin=PASSWORD + "\n")
     srv.start()
     yield srv
     srv.stop()

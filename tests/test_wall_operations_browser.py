@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -21,7 +20,7 @@ from playwright.sync_api import Browser
 
 from browsers import Wall as BaseWall
 from browsers import TILE_H, TILE_W, chromium, tile_violations
-from servers import PYTHON, ROOT, Server
+from servers import ROOT, Server
 
 ARTIFACTS = ROOT / "artifacts"
 FOCUS_S = 4
@@ -64,9 +63,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     rules.write_text(RULES, encoding="utf-8")
     srv = Server(tmp / "ops.duckdb", tmp / "server.log", "--feed", "none", "--focus-seconds", str(FOCUS_S), "--focus-severity", "high",
                  "--rules", str(rules))
-    done = subprocess.run([str(PYTHON), "-m", "citywall", "user", "add", OPERATOR, "--role", "operator", "--password-stdin", "--db", str(srv.db)],
-                          input=PASSWORD + "\n", cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
+    srv.command("user", "add", OPERATOR, "--role", "operator", "--password-stdin", stdin=PASSWORD + "\n")
     srv.start()
     yield srv
     srv.stop()

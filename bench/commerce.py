@@ -101,7 +101,7 @@ def baseline_sql(files: list[Path]) -> str:
     for band in (10, 20, 30, 40, 50):
         split(f"agrde_{band}", f"customer_age_band = {band}")
     split("agrde_60_above", "customer_age_band = 60")
-    file_list = ", ".join(f"'{f}'" for f in files)
+    file_list = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)  # quoted, as SQL string literals
     return (f"SELECT year(paid_at) * 10 + quarter(paid_at) AS stdr_yyqu_cd, district_code AS trdar_cd, "
             f"business_type_code AS svc_induty_cd, {', '.join(parts)} FROM read_parquet([{file_list}]) GROUP BY ALL")
 

@@ -141,10 +141,29 @@ def test_change_index_has_all_four_classes_computed_from_operating_months(sim):
         assert set(ch["trdar_chnge_ix"]) == {"LL", "LH", "HL", "HH"}
         expected = np.where(ch.opr_sale_mt_avrg >= ch.su_opr_sale_mt_avrg, "H", "L")
         expected = np.char.add(expected, np.where(ch.cls_sale_mt_avrg >= ch.su_cls_sale_mt_avrg, "H", "L"))
-        # the published averages are rounded to 0.1 month: allow ties at the rounding edge
-        edge = ((ch.opr_sale_mt_avrg - ch.su_opr_sale_mt_avrg).abs() < 0.1) | ((ch.cls_sale_mt_avrg - ch.su_cls_sale_mt_avrg).abs() < 0.1)
-        assert (ch.trdar_chnge_ix[~edge] == expected[~edge]).all()
+        # classified on the published (0.1-month) values: exact, no allowance at the rounding edge
+        assert (ch.trdar_chnge_ix == expected).all()
+        assert (ch.opr_sale_mt_avrg == ch.opr_sale_mt_avrg.round(1)).all()
         assert dict(zip(ch.trdar_chnge_ix, ch.trdar_chnge_ix_nm))["LL"] == "다이나믹"
+
+
+def test_generated_rates_and_change_index_agree_exactly_with_the_indicators(small_dir):
+    """The published-style columns of the generator (opbiz_rt, clsbiz_rt, trdar_chnge_ix) and the
+    indicators computed from the same rows use one definition: % of this quarter's stores of the
+    type, and the change index from the operating months as published (0.1 month)."""
+    from citywall.analytics.commerce import engines, indicators
+
+    with engines.session() as con:
+        out = indicators.build(con, small_dir)
+    t = out["indicators"].to_pandas()
+    has = t.similr_induty_stor_co > 0
+    assert has.sum() > 100 and (~has).any()
+    assert (t.opbiz_rt[has] == t.opening_rate[has].round(1)).all()
+    assert (t.clsbiz_rt[has] == t.closing_rate[has].round(1)).all()
+    # no store of the type left: our rate is undefined (null), the non-nullable column 0.0
+    assert t.closing_rate[~has].isna().all() and (t.clsbiz_rt[~has] == 0.0).all()
+    d = out["district_indicators"].to_pandas()
+    assert len(d) == 64 * 4 and d.change_index_matches_published.astype(bool).all()
 
 
 def test_stores_are_a_consistent_population(sim):
@@ -275,6 +294,20 @@ def test_raw_is_deterministic_whatever_the_number_of_processes(small_dir, tmp_pa
     assert [f.name for f in (tmp_path / "one" / "payments").glob("*.parquet")] == ["part-00000.parquet"]
 
 
+def test_raw_part_files_stay_labelled_simulated_without_their_manifest(small_dir, tmp_path):
+    """Aggregating generated part files copied away from their manifest still says SIMULATED
+    (the files carry citywall.simulated in their Parquet metadata)."""
+    from citywall.analytics.commerce import aggregate, engines
+
+    generate_raw(tmp_path / "raw", 2_000, seed=3, data_dir=small_dir)
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "part-00000.parquet").write_bytes((tmp_path / "raw" / "payments" / "part-00000.parquet").read_bytes())
+    with engines.session() as con:
+        table, res = aggregate.aggregate(con, alone)
+    assert res.rows_in == 2_000 and table.num_rows > 0 and all(table["simulated"].to_pylist())
+
+
 # ---------------------------------------------------------------- readers
 SALES_HEADER = (["기준_년분기_코드", "상권_구분_코드", "상권_구분_코드_명", "상권_코드", "상권_코드_명", "서비스_업종_코드", "서비스_업종_코드_명"]
                 + [KOREAN[f"{p}_selng_amt"].replace("시간대_00_06", "시간대_00~06") for p in S.SALES_PARTS]
@@ -368,11 +401,28 @@ def test_reader_errors_name_file_row_and_column(tmp_path):
     # a row with too few fields
     e = fails([ok, ok[:-3]])
     assert e.row == 3 and "fields" in e.problem
+    # UTF-16 (Excel's "Unicode text", with its BOM) is read, and its errors still name row and column
+    neg16 = _sales_line(20241, "A", "3110002", "CS100001", 100, -1)
+    e = fails([], raw=("\n".join(",".join(r) for r in [SALES_HEADER, ok, neg16]) + "\n").encode("utf-16"))
+    assert (e.row, e.column) == (3, "당월_매출_건수 (thsmon_selng_co)") and "negative" in e.problem
+    f16 = _write_csv(tmp_path / "u16.csv", SALES_HEADER, [ok], encoding="utf-16")
+    assert read_csv(f16)[1]["thsmon_selng_amt"].to_pylist() == [100]
     # not a number
     bad = list(ok)
     bad[SALES_HEADER.index("당월_매출_건수")] = "many"
     e = fails([bad])
     assert (e.row, e.column) == (2, "당월_매출_건수 (thsmon_selng_co)")
+
+
+def test_import_lists_the_columns_it_does_not_import(tmp_path):
+    """A column the layout has no place for is not dropped silently: the manifest names it."""
+    ok = _sales_line(20241, "A", "3110001", "CS100001", 100, 1)
+    f = _write_csv(tmp_path / "sales.csv", SALES_HEADER + ["비고"], [ok + ["x"]])
+    manifest = import_files([f], tmp_path / "data")
+    assert manifest["ignored_columns"] == {str(f): ["비고"]}
+    assert json.loads((tmp_path / "data" / "manifest.json").read_text())["ignored_columns"] == {str(f): ["비고"]}
+    g = _write_csv(tmp_path / "clean.csv", SALES_HEADER, [ok])
+    assert "ignored_columns" not in import_files([g], tmp_path / "data2")
 
 
 def test_import_refuses_districts_that_are_not_in_the_districts_file(tmp_path):

@@ -227,6 +227,11 @@ def test_cli_build_report_aggregate(tmp_path: Path, data: Path, capsys: pytest.C
     assert out.startswith("SIMULATED") and f"District {D2}" in out
     assert main(["commerce", "report", "--built", str(tmp_path / "out"), "--district", "3119999"]) == 2
     assert "3119999" in capsys.readouterr().err
+    # `--data` given build's OUT (the issue's `report --data DIR`): read as built, not a missing-table error
+    assert main(["commerce", "report", "--data", str(tmp_path / "out"), "--district", D2]) == 0
+    assert capsys.readouterr().out.startswith("SIMULATED")
+    assert main(["commerce", "report", "--data", str(tmp_path / "out"), "--district", "3119999"]) == 2
+    assert "3119999" in capsys.readouterr().err
     raw = write_payments(tmp_path / "raw", PAYMENTS)
     assert main(["commerce", "aggregate", "--raw", str(raw), "--out", str(tmp_path / "agg"), "--memory-limit", "256MB",
                  "--temp-dir", str(tmp_path / "spill"), "--quiet"]) == 0
@@ -241,6 +246,21 @@ def test_missing_table_is_named(tmp_path: Path, data: Path) -> None:
     shutil.rmtree(bad / "flpop")
     with engines.session() as con, pytest.raises(engines.EngineError, match="flpop"):
         indicators.build(con, bad)
+
+
+def test_codes_missing_from_districts_or_business_types_are_named(tmp_path: Path, data: Path) -> None:
+    """A sales row of a district (or business type) the data directory does not know would come out
+    nameless: build refuses it and names the table, the column and the code."""
+    for col, code, ref in (("trdar_cd", "3119998", "districts"), ("svc_induty_cd", "CS399999", "business_types")):
+        bad = tmp_path / col
+        shutil.copytree(data, bad)
+        f = sorted((bad / "sales").rglob("*.parquet"))[-1]
+        t = pq.read_table(f)
+        values = t[col].to_pylist()
+        values[0] = code
+        pq.write_table(t.set_column(t.schema.get_field_index(col), col, pa.array(values, t.schema.field(col).type)), f)
+        with engines.session() as con, pytest.raises(indicators.IndicatorError, match=f"sales: column {col}: code.*'{code}'.*{ref}"):
+            indicators.build(con, bad)
 
 
 # ------------------------------------------------------------------ raw aggregation
@@ -293,6 +313,8 @@ def test_raw_aggregation_equals_direct_computation(tmp_path: Path) -> None:
     (2, "amount_krw", -500, "row 3, column amount_krw"),  # rows are 1-based, as schema.CommerceDataError's
     (3, "customer_sex", "X", "row 4, column customer_sex"),
     (0, "customer_age_band", 70, "row 1, column customer_age_band"),
+    (4, "business_type_code", "XX100001", "row 5, column business_type_code: unknown code 'XX100001'"),  # not a CSnxxxxx code
+    (1, "district_code", "31100", "row 2, column district_code: unknown code '31100'"),  # not 7 digits
 ])
 def test_raw_bad_rows_are_named(tmp_path: Path, i: int, col: str, value: Any, match: str) -> None:
     rows = [list(r) for r in PAYMENTS]

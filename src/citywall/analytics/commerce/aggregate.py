@@ -120,7 +120,7 @@ def check_columns(files: list[Path]) -> None:
         names = set(pq.read_schema(f).names)
         missing = [c for c in RAW_COLUMNS if c not in names]
         if missing:
-            raise RawDataError(f"{f}: missing column(s) {', '.join(missing)} (row 0); expected {', '.join(RAW_COLUMNS)}")
+            raise RawDataError(f"{f}: missing column(s) {', '.join(missing)} (in the file's schema, so every row); expected {', '.join(RAW_COLUMNS)}")
 
 
 def locate_bad_row(files: list[Path]) -> str:
@@ -146,6 +146,35 @@ def locate_bad_row(files: list[Path]) -> str:
     finally:
         con.close()
     return "a bad row exists but could not be located again"
+
+
+def check_codes(table: Any, files: list[Path]) -> None:
+    """Unknown district or business type codes (not Seoul's 7-digit trdar_cd / CSnxxxxx svc_induty_cd,
+    as schema.validate requires of every table) are an error, not a row that the indicators would show
+    under a nameless code. Checked on the grouped result, whose distinct codes are few, so the per-row
+    scan stays as cheap as before; only a failure goes back to the raw files for the first bad row."""
+    import duckdb
+    import pyarrow.compute as pc
+
+    from citywall.analytics.commerce.schema import BUSINESS_TYPE_CODE, DISTRICT_CODE
+
+    for out_col, raw_col, pattern, what in (("trdar_cd", "district_code", DISTRICT_CODE, "expected 7 digits, e.g. 3110001"),
+                                            ("svc_induty_cd", "business_type_code", BUSINESS_TYPE_CODE,
+                                             "expected CS1xxxxx, CS2xxxxx or CS3xxxxx")):
+        bad = sorted(c for c in pc.unique(table[out_col]).to_pylist() if c is not None and not pattern.match(c))
+        if not bad:
+            continue
+        con = duckdb.connect()
+        try:
+            for f in files:
+                row = con.execute(f"SELECT file_row_number FROM read_parquet(?, file_row_number = true) "
+                                  f"WHERE CAST({raw_col} AS VARCHAR) = ? ORDER BY file_row_number LIMIT 1", [str(f), bad[0]]).fetchone()
+                if row is not None:
+                    raise RawDataError(f"{f}: row {row[0] + 1}, column {raw_col}: unknown code {bad[0]!r} ({what})"
+                                       + (f"; {len(bad) - 1} other unknown code(s)" if len(bad) > 1 else ""))
+        finally:
+            con.close()
+        raise RawDataError(f"unknown {raw_col} value(s) {', '.join(map(repr, bad[:5]))} ({what})")
 
 
 def _rule(col: str) -> str:
@@ -186,9 +215,10 @@ def aggregate(con: Any, raw: Path, out: Path | None = None, progress: Callable[[
     if bad:
         raise RawDataError(f"{bad:,} bad raw payment row(s); first: {locate_bad_row(files)}")
     table = table.drop_columns(["_bad_rows"])  # row order is the engine's; write_sales sorts each quarter's file
+    check_codes(table, files)
     rows_in = pa.compute.sum(table["thsmon_selng_co"]).as_py() or 0
     if simulated is None:
-        simulated = raw_simulated(Path(raw))
+        simulated = raw_simulated(Path(raw), files)
     table = table.append_column("simulated", pa.array([simulated] * table.num_rows, pa.bool_()))
     say(f"{rows_in:,} payments -> {table.num_rows:,} district x business type x quarter rows "
         f"in {time.perf_counter() - t0:.1f} s")
@@ -197,12 +227,18 @@ def aggregate(con: Any, raw: Path, out: Path | None = None, progress: Callable[[
     return table, AggregateResult(rows_in, table.num_rows, time.perf_counter() - t0, out, con.name)
 
 
-def raw_simulated(raw: Path) -> bool:
-    """The raw directory's manifest says whether its rows are simulated (the generator writes one);
-    without a manifest the rows are taken as real (the city's own export)."""
+def raw_simulated(raw: Path, files: list[Path] | None = None) -> bool:
+    """Whether the rows are simulated: the raw directory's manifest says so (the generator writes one),
+    and so does each generated file's own metadata (`citywall.simulated`), so part files copied away
+    from their manifest stay labelled. Without either the rows are taken as real (the city's export)."""
+    import pyarrow.parquet as pq
+
     for path in (raw / "manifest.json", raw.parent / "manifest.json"):
-        if path.exists():
-            return bool(json.loads(path.read_text()).get("simulated", False))
+        if path.exists() and json.loads(path.read_text()).get("simulated", False):
+            return True
+    for f in files or []:
+        if (pq.read_schema(f).metadata or {}).get(b"citywall.simulated") == b"true":
+            return True
     return False
 
 

@@ -187,7 +187,8 @@ def add_analysis_commands(com_sub: Any) -> None:
     bld.set_defaults(func=run_build)
 
     rep = com_sub.add_parser("report", help="print a district's indicators")
-    rep.add_argument("--data", metavar="DIR", help="data directory (indicators computed on DuckDB)")
+    rep.add_argument("--data", metavar="DIR", help="the quarterly data directory (generate / import output; indicators "
+                                                 "computed on DuckDB), or the --out directory of `build` (read)")
     rep.add_argument("--built", metavar="DIR", help="or: the --out directory of `build` (read, not recomputed)")
     rep.add_argument("--district", required=True, action="append", metavar="CODE",
                      help="district code (trdar_cd); repeat for up to 4 districts one after another")
@@ -249,8 +250,11 @@ def run_report(args: argparse.Namespace) -> int:
     if len(args.district) > MAX_COMPARE:
         print(f"citywall commerce report: at most {MAX_COMPARE} districts, got {len(args.district)}", file=sys.stderr)
         return 2
+    data, built = (Path(args.data) if args.data else None), (Path(args.built) if args.built else None)
+    if data is not None and built is None and (data / "indicators.parquet").exists() and not (data / "districts.parquet").exists():
+        built, data = data, None  # `--data` given the OUT of `build`: read it rather than fail on a missing districts table
     try:
-        tables = report.load(Path(args.data) if args.data else None, Path(args.built) if args.built else None)
+        tables = report.load(data, built)
         texts = [report.district_report(None, d, args.quarter, tables=tables, top=args.top) for d in args.district]
     except (ValueError, OSError) as exc:
         print(f"citywall commerce report: {exc}", file=sys.stderr)

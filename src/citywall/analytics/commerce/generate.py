@@ -284,7 +284,6 @@ def simulate(*, seed: int = 7, quarters: int = DEFAULT_QUARTERS, end_quarter: in
         qi = step - BURN_IN
         g = np.exp(growth[d_idx] * max(step - BURN_IN // 2, 0))
         target = target0 * g
-        prev_total = counts.sum(1)
         # age by one quarter (the last bin keeps the oldest)
         counts = np.concatenate([np.zeros((npairs, 1), np.int64), counts[:, :-2], counts[:, -2:].sum(1, keepdims=True)], axis=1)
         closed = rng_dyn.binomial(counts, h_pair)
@@ -305,7 +304,12 @@ def simulate(*, seed: int = 7, quarters: int = DEFAULT_QUARTERS, end_quarter: in
         total = counts.sum(1)
         stock_hist[q] = total
         frc = np.rint(total * frc_share).astype(np.int64)
-        base = np.maximum(prev_total, 1)
+        # opbiz_rt / clsbiz_rt: % of this quarter's stores of the type (similr_induty_stor_co of the same
+        # row), the definition indicators.opening_rate / closing_rate use, so the published-style
+        # columns and ours agree (docs/commerce.md "Opening and closing rates").
+        # Where no store of the type is left the rate is undefined: indicators gives null, the
+        # published-style column (not nullable) 0.0 rather than a closing rate of 200 %.
+        base = np.where(total > 0, total, np.inf)
         srvv1_base = opened_hist[step - 4]
         srvv3_base = opened_hist[step - 12]
         say(f"quarter {q}: {int(total.sum()):,} stores, {int(opened.sum()):,} opened, {int(n_closed.sum()):,} closed")
@@ -330,15 +334,19 @@ def simulate(*, seed: int = 7, quarters: int = DEFAULT_QUARTERS, end_quarter: in
         cls_n = sum(w[1] for w in cls_window)
         city_opr = opr_sum.sum() / max(opr_n.sum(), 1)
         city_cls = cls_sum.sum() / max(cls_n.sum(), 1)
-        opr = np.where(opr_n > 0, opr_sum / np.maximum(opr_n, 1), city_opr)
-        cls = np.where(cls_n > 0, cls_sum / np.maximum(cls_n, 1), city_cls)
+        # classify on the values as published (rounded to 0.1 month), so anyone recomputing the index
+        # from the published columns (indicators._change_index) gets exactly trdar_chnge_ix
+        city_opr = round(float(city_opr), 1)
+        city_cls = round(float(city_cls), 1)
+        opr = np.round(np.where(opr_n > 0, opr_sum / np.maximum(opr_n, 1), city_opr), 1)
+        cls = np.round(np.where(cls_n > 0, cls_sum / np.maximum(cls_n, 1), city_cls), 1)
         ix = np.char.add(np.where(opr >= city_opr, "H", "L"), np.where(cls >= city_cls, "H", "L"))
         out_change[q] = pa.table({
             "stdr_yyqu_cd": pa.array(np.full(nd, q, np.int32)),
             "trdar_se_cd": districts["trdar_se_cd"], "trdar_cd": trdar_cd, "trdar_cd_nm": trdar_nm,
             "trdar_chnge_ix": ix.tolist(), "trdar_chnge_ix_nm": [S.CHANGE_INDEX[x][0] for x in ix.tolist()],
-            "opr_sale_mt_avrg": np.round(opr, 1), "cls_sale_mt_avrg": np.round(cls, 1),
-            "su_opr_sale_mt_avrg": np.full(nd, round(city_opr, 1)), "su_cls_sale_mt_avrg": np.full(nd, round(city_cls, 1)),
+            "opr_sale_mt_avrg": opr, "cls_sale_mt_avrg": cls,
+            "su_opr_sale_mt_avrg": np.full(nd, city_opr), "su_cls_sale_mt_avrg": np.full(nd, city_cls),
             "simulated": np.ones(nd, bool),
         }, schema=S.CHANGE)
 

@@ -268,6 +268,25 @@ def to_arrow(con: Any, expr: Any, keys: tuple[str, ...]) -> Any:
     return t.sort_by([(k, "ascending") for k in keys])
 
 
+def check_codes_known(con: Any, tables: dict[str, Any], data: Path) -> None:
+    """Every district code of the quarterly tables is in districts.parquet and every business type code
+    of sales and stores in business_types.parquet: otherwise its rows would come out nameless (e.g. a
+    sales table aggregated from another city's raw rows, copied into this data directory)."""
+    from citywall.analytics.commerce import engines
+
+    checks = [(n, "trdar_cd", "districts") for n in ("stores", "sales", "flpop", "resident", "working", "change")]
+    checks += [(n, "svc_induty_cd", "business_types") for n in ("stores", "sales")]
+    for name, col, ref in checks:
+        if name not in tables or ref not in tables:
+            continue
+        t = tables[name]
+        bad = t.select(col).distinct().anti_join(tables[ref].select(col), col).order_by(col).limit(5)
+        codes = engines.collect(con, bad)[col].to_pylist()
+        if codes:
+            raise IndicatorError(f"{Path(data) / name}: column {col}: code(s) {', '.join(map(repr, codes))} are not in "
+                                 f"{ref}.parquet (rows of unknown codes are not computed; add them to {ref}.parquet)")
+
+
 def build(con: Any, data: Path, out: Path | None = None, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Compute the indicators of a data directory on `con`; write OUT/<name>.parquet if `out` is given.
     Returns {name: Arrow table}."""
@@ -281,6 +300,7 @@ def build(con: Any, data: Path, out: Path | None = None, progress: Callable[[str
     say = progress or (lambda _m: None)
     t0 = time.perf_counter()
     tables = engines.register(con, Path(data))
+    check_codes_known(con, tables, Path(data))
     say(f"planning on {con.name} (caching the per-type and per-district tables)")
     exprs = build_exprs(tables, con)
     result = {}

@@ -2,8 +2,8 @@
 
 Seoul publishes 서울시 상권분석서비스 as CSV in CP949 with Korean headers (the open-data portal's
 downloads) and through the Open API with field names (VwsmTrdarSelngQq, ...); files saved by
-other tools come as UTF-8, with or without a BOM. So the reader detects the encoding (BOM, then
-strict UTF-8, then strict CP949) and accepts either header style, per dataset:
+other tools come as UTF-8, with or without a BOM, or as UTF-16 with a BOM (Excel's "Unicode text").
+So the reader detects the encoding (a UTF-8 or UTF-16 BOM, then strict UTF-8, then strict CP949) and accepts either header style, per dataset:
 
     sales      추정매출       VwsmTrdarSelngQq      stores    점포          VwsmTrdarStorQq
     flpop      길단위인구     VwsmTrdarFlpopQq      resident  상주인구      VwsmTrdarRepopQq
@@ -136,7 +136,14 @@ def detect_dataset(columns: Iterable[str]) -> str | None:
 def decode(data: bytes, file: str, encoding: str | None = None) -> tuple[str, str]:
     """(text, encoding): the given encoding, or detected (UTF-8 BOM, UTF-8, CP949). A byte sequence
     that is not valid raises CommerceDataError at its line and column."""
-    candidates = [encoding] if encoding else (["utf-8-sig"] if data.startswith(codecs.BOM_UTF8) else ["utf-8", "cp949"])
+    if encoding:
+        candidates = [encoding]
+    elif data.startswith(codecs.BOM_UTF8):
+        candidates = ["utf-8-sig"]
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        candidates = ["utf-16"]  # Excel's "Unicode text": its BOM says so, so read it rather than reject it
+    else:
+        candidates = ["utf-8", "cp949"]
     failures: list[tuple[str, UnicodeDecodeError]] = []
     for enc in candidates:
         try:
@@ -283,7 +290,9 @@ def import_files(paths: Iterable[str | Path], out: str | Path, *, encoding: str 
     and names in the sales and stores files. Returns the manifest (simulated: false)."""
     out = Path(out)
     paths = [Path(p) for p in paths]
-    headers = {p: _dataset_of(p, encoding) for p in paths}
+    heads = {p: _header_of(p, encoding) for p in paths}
+    headers = {p: h[0] for p, h in heads.items()}
+    ignored = {str(p): h[1] for p, h in heads.items() if h[1]}
     order = sorted(paths, key=lambda p: headers[p] != "districts")
     tables: dict[str, list[tuple[str, pa.Table]]] = {}
     known: dict[str, set[str]] = {}
@@ -313,19 +322,33 @@ def import_files(paths: Iterable[str | Path], out: str | Path, *, encoding: str 
         pq.write_table(types, S.table_path(out, "business_types"))
     manifest = {"simulated": False, "source": "Seoul 상권분석서비스 CSV files", "files": [str(p) for p in paths],
                 "datasets": written, "quarters": sorted(quarters)}
+    if ignored:  # columns of the files that the layout has no place for (e.g. code names): not imported
+        manifest["ignored_columns"] = ignored
     (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return manifest
 
 
 def _dataset_of(path: Path, encoding: str | None) -> str:
+    return _header_of(path, encoding)[0]
+
+
+def _header_of(path: Path, encoding: str | None) -> tuple[str, list[str]]:
+    """(dataset, the header columns that map to no layout column): the latter are not imported, and
+    the manifest lists them so that nothing is dropped without saying so."""
     with open(path, "rb") as fh:
         head = fh.readline()
+        if encoding is None and head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            # a UTF-16 line ends in two bytes: read on to the header's end (whole code units only)
+            head += fh.read(1 << 20)
+            head = head[:len(head) // 2 * 2]
     text, _ = decode(head, str(path), encoding)
-    mapped = [column_name(h) for h in next(csv.reader([text]), [])]
+    text = text.split("\n", 1)[0]
+    header = next(csv.reader([text]), [])
+    mapped = [column_name(h) for h in header]
     ds = detect_dataset(c for c in mapped if c)
     if ds is None:
         raise CommerceDataError(str(path), 1, None, "cannot tell which dataset this is from its header")
-    return ds
+    return ds, [h.strip().lstrip("\ufeff") for h, c in zip(header, mapped) if c is None]
 
 
 def _business_types(tables: list[pa.Table]) -> pa.Table | None:

@@ -39,6 +39,20 @@ def _fmt(v: Any, unit: str = "", digits: int = 1) -> str:
     return f"{v:,}{unit}"
 
 
+def _cut(text: str, width: int) -> str:
+    """`text` cut and padded to `width` terminal columns: a Korean syllable takes two, so padding by
+    characters (str.ljust) would push the following columns of the table out of line."""
+    import unicodedata
+
+    out, used = "", 0
+    for ch in text:
+        w = 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+        if used + w > width:
+            break
+        out, used = out + ch, used + w
+    return out + " " * (width - used)
+
+
 def _pct(v: Any) -> str:
     return "n/a" if v is None else f"{v:+.1f}%"
 
@@ -85,7 +99,7 @@ def district_report(data: Path | None, district: str, quarter: int | None = None
     lines.append(f"    {'code':<9} {'name':<14} {'stores':>6} {'close%':>6} {'3y cl%':>6} {'sales/store KRW':>16} {'crowd':>5} {'QoQ sales':>9}  risk")
     for r in types[:top]:
         tt = tr.get(r["svc_induty_cd"], {})
-        lines.append(f"    {r['svc_induty_cd']:<9} {(r['svc_induty_cd_nm'] or '')[:14]:<14} {_fmt(r['similr_induty_stor_co']):>6} "
+        lines.append(f"    {r['svc_induty_cd']:<9} {_cut(r['svc_induty_cd_nm'] or '', 14)} {_fmt(r['similr_induty_stor_co']):>6} "
                      f"{_fmt(r['closing_rate']):>6} {_fmt(r['closure_rate_3y']):>6} {_fmt(r['sales_per_store'], '', 0):>16} "
                      f"{_fmt(r['overcrowding_index'], '', 2):>5} {_pct(tt.get('thsmon_selng_amt_qoq_pct')):>9}  {r['risk_signal'] or 'n/a'}")
     return "\n".join(lines)

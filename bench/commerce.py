@@ -8,7 +8,7 @@
    this process, Spark's JVM is a child whose VmHWM is read before it stops) and DuckDB's memory_limit.
 4. From the measured rates: machine time for 10 billion rows a month on each engine.
 
-The raw rows are SIMULATED: helper G's `rawgen` (`citywall commerce generate-raw`; rows follow the simulated
+The raw rows are SIMULATED: `citywall.analytics.commerce.rawgen` (`citywall commerce generate-raw`; rows follow the simulated
 quarterly sales), or with --fast-gen a numpy generator (uniform; for 10^9 rows); 10^7 rows per file,
 written once under --data and reused by later runs.
 
@@ -33,7 +33,7 @@ MONTHLY_ROWS = 10_000_000_000
 
 
 def generate(out: Path, rows: int, seed: int = 7, fast: bool = False) -> Path:
-    """SIMULATED raw payments under out/payments/ (skipped if already complete): helper G's `rawgen`
+    """SIMULATED raw payments under out/payments/ (skipped if already complete): `citywall.analytics.commerce.rawgen`
     (rows follow the simulated sales of `generate --seed`), or with `fast` a plain numpy generator
     (uniform over a year, 1,650 districts, 60 types; ~7M rows/s, for 10^9 rows)."""
     import json

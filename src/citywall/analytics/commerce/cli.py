@@ -74,7 +74,7 @@ def add_commerce(sub: Any) -> None:
 
 
 def add_data_commands(com_sub: Any) -> None:
-    """generate, generate-raw, import (helper G)."""
+    """generate, generate-raw, import: the data commands."""
     gen = com_sub.add_parser("generate", help="write Seoul-like quarterly commercial-district data (SIMULATED) as Parquet")
     gen.add_argument("--out", required=True, metavar="DIR", help="data directory to write (layout: docs/commerce-data.md)")
     gen.add_argument("--seed", type=int, default=7, help="the same seed gives the same data (default 7)")
@@ -161,10 +161,9 @@ def run_import(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- analysis (helper A)
+# ---------------------------------------------------------------- analysis
 def add_analysis_commands(com_sub: Any) -> None:
-    """aggregate, build, report: the indicators (helper A adds them here, with their handlers
-    below this function)."""
+    """aggregate, build, report: the indicators (their handlers follow this function)."""
     def engine_options(p: Any) -> None:
         p.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb", help="duckdb (embedded, default) or spark")
         p.add_argument("--memory-limit", default=None, metavar="SIZE", help="DuckDB memory cap, e.g. 2GB (spills beyond it)")

@@ -306,6 +306,9 @@ def test_raw_aggregation_equals_direct_computation(tmp_path: Path) -> None:
     assert got == direct(PAYMENTS)
     assert got[(20241, D1, T1)]["sun_selng_amt"] == 1_000 and got[(20242, D1, T1)]["mon_selng_co"] == 1
     assert pq.read_table(tmp_path / "out" / "sales" / "stdr_yyqu_cd=20242" / "part-0.parquet").num_rows == 2
+    whole = pq.read_table(tmp_path / "out" / "sales", partitioning=None)  # the files agree with the layout's types: one dataset
+    assert whole.num_rows == table.num_rows and whole.schema.field("stdr_yyqu_cd").type == pa.int32()
+    assert whole.schema.field("thsmon_selng_amt").type == schema.SALES.field("thsmon_selng_amt").type
     assert sorted(aggregate.sales_columns()) == sorted(schema.SALES_MEASURES)
 
 

@@ -243,12 +243,22 @@ def raw_simulated(raw: Path, files: list[Path] | None = None) -> bool:
 
 
 def write_sales(table: Any, out: Path) -> None:
-    """OUT/sales/stdr_yyqu_cd=Q/part-0.parquet: the layout the indicators read."""
+    """OUT/sales/stdr_yyqu_cd=Q/part-0.parquet: the layout the indicators read, in the layout's column
+    types (the engines return the quarter as int64; the layout says int32, and a directory whose files
+    disagree cannot be read as one dataset). The raw rows carry no names or district kinds: those
+    columns stay absent and the build takes them from districts.parquet."""
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
+    from citywall.analytics.commerce.schema import SALES
+
+    target = pa.schema([SALES.field(c) if c in SALES.names else table.schema.field(c) for c in table.column_names])
+    table = table.cast(target)
     for q in sorted(set(table["stdr_yyqu_cd"].to_pylist())):
         part = table.filter(pc.equal(table["stdr_yyqu_cd"], q)).sort_by([("trdar_cd", "ascending"), ("svc_induty_cd", "ascending")])
         d = out / "sales" / f"stdr_yyqu_cd={q}"
         d.mkdir(parents=True, exist_ok=True)
-        pq.write_table(part, d / "part-0.parquet")
+        tmp = d / "part-0.parquet.tmp"
+        pq.write_table(part, tmp)
+        tmp.replace(d / "part-0.parquet")  # a crash leaves the previous file or none, never half of one

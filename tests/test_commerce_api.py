@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,6 +30,7 @@ DISTRICTS = [
 ]
 LAT = 37.556
 RISK = {"3110001": "blue", "3110002": "yellow", "3110003": "orange", "3110004": "red"}
+ALL_RISK = {"3110001": "red", "3110002": "orange", "3110003": "yellow", "3110004": "blue"}  # over all types
 CHANGE = {"3110001": "LL", "3110002": "LH", "3110003": "HL", "3110004": "HH"}
 TYPES = [("CS100001", "한식음식점", "Korean restaurants", "외식업"), ("CS300011", "편의점", "Convenience stores", "소매업")]
 
@@ -45,6 +47,15 @@ def sales(code: str, bt: str, q: int) -> int:
 
 def stores(code: str, bt: str, q: int) -> int:
     return int(code[-1]) * 10 + (5 if bt == "CS100001" else 2) + QUARTERS.index(q)
+
+
+def type_rows() -> list[tuple[str, str]]:
+    return [(d[0], t[0]) for d in DISTRICTS for t in TYPES if not (d[0] == "3110004" and t[0] == "CS300011")]  # no shops of one kind there
+
+
+def total(f: Any, code: str, q: int) -> int:
+    """A district's all-types total of stores() or sales()."""
+    return sum(f(c, b, q) for c, b in type_rows() if c == code)
 
 
 def write_dataset(root: Path, *, trends: bool = True, seoul_names: bool = False) -> Path:
@@ -64,7 +75,7 @@ def write_dataset(root: Path, *, trends: bool = True, seoul_names: bool = False)
     (data / "manifest.json").write_text(json.dumps({"generator": "test", "seed": 1, "simulated": True, "quarters": QUARTERS}))
     (out / "manifest.json").write_text(json.dumps({"data": str(data), "engine": "duckdb", "simulated": True}))
     for q in QUARTERS:
-        rows = [(d[0], t[0]) for d in DISTRICTS for t in TYPES if not (d[0] == "3110004" and t[0] == "CS300011")]  # no shops of one kind there
+        rows = type_rows()
         part = out / "indicators" / f"stdr_yyqu_cd={q}"
         part.mkdir(parents=True)
         pq.write_table(pa.table({
@@ -82,6 +93,9 @@ def write_dataset(root: Path, *, trends: bool = True, seoul_names: bool = False)
         ("trdar_chnge_ix" if seoul_names else "change_index"): [CHANGE[d[0]] for _ in QUARTERS for d in DISTRICTS],
         "tot_flpop_co": [100_000 * int(d[0][-1]) + q % 10 for q in QUARTERS for d in DISTRICTS],
         "tot_repop_co": [5_000] * 20, "tot_wrc_popltn_co": [8_000] * 20, "simulated": [True] * 20,
+        "similr_induty_stor_co": [total(stores, d[0], q) for q in QUARTERS for d in DISTRICTS],
+        "thsmon_selng_amt": [total(sales, d[0], q) for q in QUARTERS for d in DISTRICTS],
+        "risk_signal": [ALL_RISK[d[0]] for _ in QUARTERS for d in DISTRICTS],
     }), out / "district_indicators.parquet")
     if trends:
         q, prev, year = QUARTERS[-1], QUARTERS[-2], QUARTERS[0]
@@ -118,8 +132,25 @@ def test_quarters_and_business_types(tmp_path: Path, out: Path) -> None:
         assert meta["configured"] is True and meta["simulated"] is True
         assert meta["quarters"] == QUARTERS == client.get("/api/commerce/quarters").json()["quarters"]
         types = client.get("/api/commerce/business-types").json()["business_types"]
-        assert [(t["code"], t["name_ko"], t["name_en"], t["category"]) for t in types] == TYPES
-        assert [t["districts"] for t in types] == [4, 3]
+        assert [(t["code"], t["name_ko"], t["name_en"], t["category"]) for t in types] == [("*", "전체 업종", "All business types", None)] + TYPES
+        assert [t["districts"] for t in types] == [4, 4, 3]
+        assert meta["default_business_type"] == "CS100001"  # the map opens on one type; "*" is the districts' totals
+
+
+def test_all_business_types_are_the_district_totals(tmp_path: Path, out: Path) -> None:
+    with running(tmp_path / "c.duckdb", commerce=str(out)) as (_, client, _c):
+        fc = client.get("/api/commerce/districts.geojson?business_type=*").json()
+        assert fc["business_type"] == "*"
+        props = {f["properties"]["code"]: f["properties"] for f in fc["features"]}
+        assert {c: p["risk_signal"] for c, p in props.items()} == ALL_RISK
+        assert props["3110004"]["stores"] == total(stores, "3110004", 20244) == stores("3110004", "CS100001", 20244)
+        assert props["3110002"]["sales"] == total(sales, "3110002", 20244) == sales("3110002", "CS100001", 20244) + sales("3110002", "CS300011", 20244)
+        d = client.get("/api/commerce/districts/3110002?business_type=*&quarter=20243").json()
+        assert d["risk_signal"] == "orange" and d["indicators"]["similr_induty_stor_co"] == total(stores, "3110002", 20243)
+        assert d["series"]["thsmon_selng_amt"] == [total(sales, "3110002", q) for q in QUARTERS]
+        c = client.get("/api/commerce/compare?districts=3110001,3110004&business_type=*").json()
+        assert [x["risk_signal"] for x in c["districts"]] == ["red", "blue"]
+        assert c["districts"][1]["indicators"]["thsmon_selng_amt"] == total(sales, "3110004", 20244)
 
 
 def test_the_map_colours_each_district_by_risk_and_change(tmp_path: Path, out: Path) -> None:
@@ -141,6 +172,12 @@ def test_the_map_colours_each_district_by_risk_and_change(tmp_path: Path, out: P
         assert props["3110004"]["risk_signal"] is None and props["3110004"]["has_data"] is False
         assert props["3110004"]["change_index"] == "HH"  # a district's change index does not depend on the type
         assert props["3110001"]["stores"] == stores("3110001", "CS300011", 20241)  # similr_induty_stor_co, not stor_co
+        # A rebuild shows on the next request (map views are cached until a table file changes).
+        f = out / "indicators" / "stdr_yyqu_cd=20244" / "part-0.parquet"
+        t = pq.read_table(f)
+        pq.write_table(t.set_column(t.schema.get_field_index("risk_signal"), "risk_signal", pa.array(["red"] * t.num_rows)), f)
+        fc = client.get("/api/commerce/districts.geojson").json()
+        assert fc["risk_counts"] == {"blue": 0, "yellow": 0, "orange": 0, "red": 4}
 
 
 def test_unknown_quarter_type_or_district_is_named(tmp_path: Path, out: Path) -> None:

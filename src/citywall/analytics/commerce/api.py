@@ -23,6 +23,7 @@ import json
 import math
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,12 @@ import pyarrow.parquet as pq
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
+from citywall.analytics.commerce import indicators
+
 router = APIRouter()
 JSON = "application/json"
 GEOJSON = "application/geo+json"
+CACHE_SIZE = 64  # cached answers: lists + recent map views (each ~1,650 districts' properties)
 MAX_COMPARE = 4  # Seoul's service compares up to four districts
 NOT_CONFIGURED = "no commerce source connected: start the server with `citywall up --commerce DIR`, DIR being the output of `citywall commerce build`"
 
@@ -85,6 +89,10 @@ DISTRICT_FIELDS: list[tuple[tuple[str, ...], str]] = [
 SERIES = ["thsmon_selng_amt", "similr_induty_stor_co", "stor_co", "sales_per_store", "closing_rate"]
 DISTRICT_SERIES = ["tot_flpop_co"]
 RISK_LEVELS = ["blue", "yellow", "orange", "red"]
+# "All business types": the district's totals over every type (`district_indicators`, and the rows of
+# `trends` whose svc_induty_cd is '*', as indicators.trends writes them).
+ALL_TYPES = indicators.ALL_TYPES
+ALL_TYPES_ENTRY = {"code": ALL_TYPES, "name_ko": "전체 업종", "name_en": "All business types", "category": None}
 CHANGE_LEVELS = ["LL", "LH", "HL", "HH"]
 
 
@@ -179,7 +187,7 @@ class CommerceSource:
         # The data directory's manifest says whether the data was generated (simulated).
         self.manifest_simulated = any(bool(self._manifest(d).get("simulated")) for d in self.dirs)
         self.lock = threading.Lock()
-        self._cache: dict[str, Any] = {}
+        self._cache: OrderedDict[str, Any] = OrderedDict()
         self._columns: dict[str, list[str]] = {}
         try:
             missing = {C.quarter, C.district, C.business_type} - set(self.columns("indicators"))
@@ -240,14 +248,20 @@ class CommerceSource:
         return tuple(out)
 
     def cached(self, key: str, make: Any) -> Any:
+        """`make()`, kept until a table file changes. The least recently used of more than CACHE_SIZE
+        entries are dropped (one map view per business type and quarter would otherwise accumulate)."""
         sig = self._signature()
         with self.lock:
             hit = self._cache.get(key)
             if hit is not None and hit[0] == sig:
+                self._cache.move_to_end(key)
                 return hit[1]
         value = make()
         with self.lock:
             self._cache[key] = (sig, value)
+            self._cache.move_to_end(key)
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
         return value
 
     @property
@@ -275,9 +289,13 @@ class CommerceSource:
                 pick = [f"CAST({C.business_type} AS VARCHAR) AS code"] + [
                     f"{c} AS {alias}" for c, alias in ((C.bt_name_ko, "name_ko"), (C.bt_name_en, "name_en"), (C.bt_category, "category")) if c in cols]
                 names = {r["code"]: r for r in self.query(f"SELECT {', '.join(pick)} FROM {self.scan('business_types')}")}
-            return [{"code": u["code"], "name_ko": names.get(u["code"], {}).get("name_ko") or u["code"],
-                     "name_en": names.get(u["code"], {}).get("name_en") or names.get(u["code"], {}).get("name_ko") or u["code"],
-                     "category": names.get(u["code"], {}).get("category"), "districts": u["districts"]} for u in used]
+            listed = [{"code": u["code"], "name_ko": names.get(u["code"], {}).get("name_ko") or u["code"],
+                       "name_en": names.get(u["code"], {}).get("name_en") or names.get(u["code"], {}).get("name_ko") or u["code"],
+                       "category": names.get(u["code"], {}).get("category"), "districts": u["districts"]} for u in used]
+            if "district_indicators" in self.tables:
+                listed.insert(0, ALL_TYPES_ENTRY | {"districts": len({r[C.district] for r in self.query(
+                    f"SELECT DISTINCT CAST({C.district} AS VARCHAR) AS {C.district} FROM {self.scan('district_indicators')}")})})
+            return listed
         return self.cached("business_types", make)
 
     def districts(self) -> dict[str, dict[str, Any]]:
@@ -310,7 +328,8 @@ class CommerceSource:
 
     # -- the views -------------------------------------------------------------------------
     def check(self, quarter: int | None, business_type: str | None) -> tuple[int, str]:
-        """The quarter and business type asked for, or the defaults (latest quarter, first type); 404s name what exists."""
+        """The quarter and business type asked for, or the defaults (latest quarter, first single type;
+        `*` = all types, when the source has district totals); 404s name what exists."""
         quarters = self.quarters()
         if not quarters:
             raise HTTPException(404, f"{self.tables['indicators'][0]}: the indicator tables have no rows")
@@ -318,10 +337,19 @@ class CommerceSource:
         if q not in quarters:
             raise HTTPException(404, f"quarter {q} is not in the commerce data (it has {quarters[0]}..{quarters[-1]}, {len(quarters)} quarters)")
         types = [b["code"] for b in self.business_types()]
-        bt = types[0] if business_type is None else business_type
+        bt = self.default_business_type() if business_type is None else business_type
         if bt not in types:
             raise HTTPException(404, f"business type {bt!r} is not in the commerce data (e.g. {', '.join(types[:5])}; see /api/commerce)")
         return q, bt
+
+    def default_business_type(self) -> str | None:
+        """The first single business type (the map opens on one type, as Seoul's service does)."""
+        return next((b["code"] for b in self.business_types() if b["code"] != ALL_TYPES), None)
+
+    @staticmethod
+    def _table_for(bt: str) -> tuple[str, str | None]:
+        """Which table holds a business type's rows, and the type to filter it on."""
+        return ("district_indicators", None) if bt == ALL_TYPES else ("indicators", bt)
 
     def _rows(self, table: str, quarter: int | None, business_type: str | None, district_list: list[str] | None) -> list[dict[str, Any]]:
         cols = self.columns(table)
@@ -347,9 +375,15 @@ class CommerceSource:
         return rows
 
     def map_view(self, quarter: int | None, business_type: str | None) -> dict[str, Any]:
+        """The map's districts for one business type and quarter: cached, as the wall asks again on
+        every change of selection and the answer only changes with a rebuild."""
         q, bt = self.check(quarter, business_type)
+        return self.cached(f"map {q} {bt}", lambda: self._map_view(q, bt))
+
+    def _map_view(self, q: int, bt: str) -> dict[str, Any]:
         districts = self.districts()
-        ind = {r[C.district]: r for r in self._rows("indicators", q, bt, None)}
+        table, typ = self._table_for(bt)
+        ind = {r[C.district]: r for r in self._rows(table, q, typ, None)}
         dis = {r[C.district]: r for r in self._rows("district_indicators", q, None, None)} if "district_indicators" in self.tables else {}
         features = []
         for code, d in districts.items():
@@ -380,7 +414,8 @@ class CommerceSource:
     def detail(self, code: str, quarter: int | None, business_type: str | None) -> dict[str, Any]:
         q, bt = self.check(quarter, business_type)
         d = self._district(code)
-        series_rows = self._rows("indicators", None, bt, [code])
+        table, typ = self._table_for(bt)
+        series_rows = self._rows(table, None, typ, [code])
         district_rows = self._rows("district_indicators", None, None, [code]) if "district_indicators" in self.tables else []
         row = next((r for r in series_rows if r.get(C.quarter) == q), None)
         drow = next((r for r in district_rows if r.get(C.quarter) == q), None)
@@ -438,7 +473,8 @@ class CommerceSource:
     def compare(self, codes: list[str], quarter: int | None, business_type: str | None) -> dict[str, Any]:
         q, bt = self.check(quarter, business_type)
         items = []
-        ind = {r[C.district]: r for r in self._rows("indicators", q, bt, codes)}
+        table, typ = self._table_for(bt)
+        ind = {r[C.district]: r for r in self._rows(table, q, typ, codes)}
         dis = {r[C.district]: r for r in self._rows("district_indicators", q, None, codes)} if "district_indicators" in self.tables else {}
         for code in codes:
             d = self._district(code)
@@ -487,6 +523,7 @@ def get_commerce(request: Request) -> Response:
     if src is None:
         return _json({"configured": False, "message": NOT_CONFIGURED})
     return _json({"configured": True, "simulated": src.simulated, "quarters": src.quarters(), "business_types": src.business_types(),
+                  "default_business_type": src.default_business_type(),
                   "tables": sorted(src.tables), "risk_levels": RISK_LEVELS, "change_levels": CHANGE_LEVELS, "max_compare": MAX_COMPARE})
 
 

@@ -87,7 +87,7 @@ export class CommerceView {
     try { this.meta = await getJson("/api/commerce"); } catch (err) { this.meta = { configured: false }; this.error = err.message; }
     if (this.configured) {
       this.quarter ??= this.meta.quarters.at(-1) ?? null;
-      this.businessType ??= this.meta.business_types[0]?.code ?? null;
+      this.businessType ??= this.meta.default_business_type ?? this.meta.business_types[0]?.code ?? null;
     }
     return this.configured;
   }

@@ -434,17 +434,15 @@ def test_import_refuses_districts_that_are_not_in_the_districts_file(tmp_path):
         import_files([sales, districts], tmp_path / "out")
 
 
-def test_projected_coordinates_need_pyproj_or_lonlat(tmp_path):
+def test_projected_coordinates_are_converted_and_placed_in_their_dong(tmp_path, city):
+    # Seoul publishes district points in EPSG:5181 (Korea 2000 / Central Belt: origin 38N 127E,
+    # false easting 200,000 m, false northing 500,000 m). 3 km west and 45 km south of the origin:
+    # by hand, lat = 38 - 45,000 / 110,950 m = 37.5944, lon = 127 - 3,000 / (111,320 m x cos 37.594) = 126.9659.
     f = _write_csv(tmp_path / "영역.csv", ["상권_구분_코드", "상권_코드", "상권_코드_명", "엑스좌표_값", "와이좌표_값", "자치구_코드", "행정동_코드"],
-                   [["A", "3110001", "서촌", "197000", "455000", "11110", "11110515"]])
-    try:
-        import pyproj  # noqa: F401
-    except ImportError:
-        with pytest.raises(CommerceDataError, match="pyproj is not installed"):
-            read_csv(f)
-    else:
-        _ds, t = read_csv(f)
-        assert 126.9 < t["lon"][0].as_py() < 127.0 and 37.5 < t["lat"][0].as_py() < 37.6
+                   [["A", "3110001", "서촌", "197000", "455000", "11680", "11680640"]])  # codes of 강남구: wrong on purpose
+    _ds, t = read_csv(f, city=city)
+    assert t["lon"][0].as_py() == pytest.approx(126.9659, abs=0.001) and t["lat"][0].as_py() == pytest.approx(37.5944, abs=0.001)
+    assert t["signgu_cd"][0].as_py() == "11110" and t["adstrd_cd"][0].as_py().startswith("11110")  # 종로구, from the city model, not the file
 
 
 # ---------------------------------------------------------------- CLI

@@ -15,8 +15,8 @@ wrong number of fields, an unknown code or a negative amount raises `CommerceDat
 file, the line (row numbers are CSV line numbers: the header is line 1) and the column.
 
 District coordinates: Seoul publishes 엑스좌표_값/와이좌표_값 (XCNTS_VALUE/YDNTS_VALUE) in its
-projected CRS (EPSG:5181, Korea 2000 / Central Belt). They are converted with pyproj when it is
-installed; without pyproj a districts file must carry lon/lat (경도/위도) or a WKT `geometry`.
+projected CRS (EPSG:5181, Korea 2000 / Central Belt), converted with pyproj; lon/lat (경도/위도) or a
+WKT `geometry` column are read as they are.
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ def read_csv(path: str | Path, dataset: str | None = None, *, encoding: str | No
 
 
 def _district_coordinates(table: pa.Table, file: str, city: Any) -> pa.Table:
-    """lon/lat from the file, or from EPSG:5181 x/y with pyproj; the dong from the city model."""
+    """lon/lat from the file, or from Seoul's EPSG:5181 x/y (converted with pyproj); the dong from the city model."""
     cols = set(table.column_names)
     if not {"lon", "lat"} <= cols:
         if "geometry" in cols:
@@ -232,11 +232,8 @@ def _district_coordinates(table: pa.Table, file: str, city: Any) -> pa.Table:
             pts = shapely.point_on_surface(geoms)
             table = table.append_column("lon", pa.array(shapely.get_x(pts))).append_column("lat", pa.array(shapely.get_y(pts)))
         elif {"xcnts_value", "ydnts_value"} <= cols:
-            try:
-                from pyproj import Transformer  # optional: only for Seoul's projected coordinates
-            except ImportError:
-                raise CommerceDataError(file, 1, "xcnts_value", "coordinates are in Seoul's projected CRS (EPSG:5181); "
-                                        "pyproj is not installed, so give lon/lat (경도/위도) or a WKT geometry column") from None
+            from pyproj import Transformer  # imported here: only Seoul's projected coordinates need it
+
             x = _floats(table, "xcnts_value", file)
             y = _floats(table, "ydnts_value", file)
             lon, lat = Transformer.from_crs("EPSG:5181", "EPSG:4326", always_xy=True).transform(x, y)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from citywall.city import CityConfigError, load_city
-from citywall.city.romanize import romanize_place
+from citywall.city.romanize import romanize_name, romanize_place
 from conftest import CITY_HALL, COEX, GYEONGBOKGUNG, running
 
 # The 25 autonomous districts with their official English names (Revised Romanization).
@@ -366,3 +366,11 @@ def test_feature_without_geometry_is_a_city_config_error(tmp_path):
     (tmp_path / "dongs.geojson").write_text(json.dumps(fc), encoding="utf-8")
     with pytest.raises(CityConfigError, match="T0101"):
         load_city(config)
+
+
+def test_district_names_translate_their_kind_and_romanize_the_rest():
+    assert romanize_name("망원시장") == "Mangwon Market"
+    assert romanize_name("서촌(경복궁역)") == "Seochon (Gyeongbokgung Station)"
+    assert romanize_name("이태원 관광특구") == "Itaewon Special Tourist Zone"
+    assert romanize_name("성수동2가 발달상권 12") == "Seongsu-dong 2-ga Commercial District 12"
+    assert romanize_name("역삼동 골목상권 1") == "Yeoksam-dong Alley District 1"  # 역 inside a word stays romanized

@@ -163,6 +163,7 @@ def test_the_map_colours_each_district_by_risk_and_change(tmp_path: Path, out: P
         assert {c: p["risk_signal"] for c, p in props.items()} == RISK
         assert {c: p["change_index"] for c, p in props.items()} == CHANGE
         assert props["3110003"]["sales"] == sales("3110003", "CS100001", 20244) and props["3110003"]["name"] == "남대문시장"
+        assert props["3110003"]["name_en"] == "Namdaemun Market"  # the wall in English
         assert fc["risk_counts"] == {"blue": 1, "yellow": 1, "orange": 1, "red": 1}
         geom = next(f["geometry"] for f in fc["features"] if f["id"] == "3110001")
         assert geom["type"] == "Polygon" and geom["coordinates"][0][0] == [126.95, LAT]

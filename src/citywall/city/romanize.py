@@ -26,3 +26,26 @@ def romanize_place(name: str) -> str:
     if len(name) > 1 and name[-1] in _SUFFIXES:
         return f"{_word(name[:-1])}-{_SUFFIXES[name[-1]]}"
     return _word(name)
+
+
+# Words of commercial-district names that are translated, not romanized (a would-be shop owner reads
+# "Mangwon Market", not "Mangwonsijang"); longest first, so 전통시장 wins over 시장.
+_TRANSLATED = {"관광특구": "Special Tourist Zone", "전통시장": "Traditional Market", "골목상권": "Alley District",
+               "발달상권": "Commercial District", "먹자골목": "Food Alley", "시장": "Market", "골목": "Alley", "역": "Station"}
+_HANGUL_RUN = re.compile(r"[가-힣0-9]+")
+
+
+def _name_word(word: str) -> str:
+    for ko in sorted(_TRANSLATED, key=len, reverse=True):
+        if word == ko:
+            return _TRANSLATED[ko]
+        if word.endswith(ko) and len(word) > len(ko) and not word[: -len(ko)].isdigit():
+            return f"{_name_word(word[: -len(ko)])} {_TRANSLATED[ko]}"
+    return romanize_place(word) if re.search(r"[가-힣]", word) else word
+
+
+def romanize_name(name: str) -> str:
+    """A place name of several words: '망원시장' -> 'Mangwon Market', '서촌(경복궁역)' ->
+    'Seochon (Gyeongbokgung Station)', '연남동 골목상권 3' -> 'Yeonnam-dong Alley District 3'."""
+    out = _HANGUL_RUN.sub(lambda m: _name_word(m.group(0)), name)
+    return re.sub(r"(\S)\(", r"\1 (", out)

@@ -35,6 +35,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from citywall.analytics.commerce import indicators
+from citywall.city.romanize import romanize_name
 
 router = APIRouter()
 JSON = "application/json"
@@ -321,7 +322,8 @@ class CommerceSource:
                         raise HTTPException(500, f"{self.tables['districts'][0]}: district {r[C.district]}: column {C.geometry} is not WKT/WKB ({exc})") from None
                 elif r.get(C.lon) is not None and r.get(C.lat) is not None:
                     geom = {"type": "Point", "coordinates": [r[C.lon], r[C.lat]]}
-                out[r[C.district]] = {"code": r[C.district], "name": r.get(C.district_name) or r[C.district], "kind": r.get(C.district_kind),
+                name = r.get(C.district_name) or r[C.district]
+                out[r[C.district]] = {"code": r[C.district], "name": name, "name_en": romanize_name(name), "kind": r.get(C.district_kind),
                                       "gu": r.get(C.gu), "lon": r.get(C.lon), "lat": r.get(C.lat), "geometry": geom}
             return out
         return self.cached("districts", make)
@@ -391,7 +393,7 @@ class CommerceSource:
                 continue
             i, di = ind.get(code, {}), dis.get(code, {})
             features.append({"type": "Feature", "id": code, "geometry": d["geometry"], "properties": {
-                "code": code, "name": d["name"], "kind": d["kind"], "gu": d["gu"],
+                "code": code, "name": d["name"], "name_en": d["name_en"], "kind": d["kind"], "gu": d["gu"],
                 "risk_signal": i.get(C.risk), "change_index": _first(di, C.change) or _first(i, C.change),
                 "stores": _first(i, C.stores), "sales": i.get(C.sales), "has_data": bool(i),
                 "simulated": bool(i.get(C.simulated, di.get(C.simulated, self.simulated)))}})
@@ -443,7 +445,7 @@ class CommerceSource:
             return {k: v for k, v in d.items() if k != "geometry"}
         if not self.query(f"SELECT 1 FROM {self.scan('indicators')} WHERE CAST({C.district} AS VARCHAR) = ? LIMIT 1", [code]):
             raise HTTPException(404, f"district {code!r} is not in the commerce indicators")
-        return {"code": code, "name": code, "kind": None, "gu": None, "lon": None, "lat": None}
+        return {"code": code, "name": code, "name_en": code, "kind": None, "gu": None, "lon": None, "lat": None}
 
     def trends(self, code: str, q: int, bt: str, by_q: dict[int, dict[str, Any]]) -> dict[str, Any]:
         """QoQ and YoY per indicator, as {metric: {qoq, yoy, unit}}: unit `pct` is a % change (counts,

@@ -39,6 +39,7 @@ export function fmtValue(v, kind) {
 // A trend: a % change (unit pct) or a change in percentage points (unit pp, for rates).
 const fmtChange = (x, unit) => (x == null || !Number.isFinite(x) ? "–" : `${x > 0 ? "+" : ""}${x.toFixed(1)}${unit === "pp" ? t("com_pp") : "%"}`);
 const label = (column) => { const s = t(`com_f_${column}`); return s === `com_f_${column}` ? column : s; };
+const districtName = (d) => (getLang() === "ko" ? d.name : d.name_en ?? d.name);
 const fmtQuarter = (q) => (getLang() === "ko" ? `${Math.floor(q / 10)}년 ${q % 10}분기` : `${Math.floor(q / 10)} Q${q % 10}`);
 
 export class CommerceView {
@@ -260,7 +261,7 @@ export class CommerceView {
         <td class="num">${esc(fmtChange(tr.qoq, tr.unit))}</td><td class="num">${esc(fmtChange(tr.yoy, tr.unit))}</td></tr>`;
     });
     const kind = d.district.kind ? t(`com_kind_${d.district.kind}`) : "";
-    sec.querySelector(".com-detail-body").innerHTML = `<h4 data-code="${esc(d.district.code)}">${esc(d.district.name)} <small>${esc(d.district.code)} · ${esc(kind)}</small></h4>
+    sec.querySelector(".com-detail-body").innerHTML = `<h4 data-code="${esc(d.district.code)}">${esc(districtName(d.district))} <small>${esc(d.district.code)} · ${esc(kind)}</small></h4>
       <div class="com-signals">${risk ? chip(RISK_COLORS[risk] ?? NO_DATA, `${t("com_risk")}: ${t(`com_risk_${risk}`)}`) : `<small>${esc(t("com_no_data"))}</small>`}
         ${change ? chip(CHANGE_COLORS[change] ?? NO_DATA, `${change} ${t(`com_change_${change}`)}`) : ""}</div>
       <small>${esc(this.btName(d.business_type))} · ${esc(fmtQuarter(d.quarter))}</small>
@@ -299,7 +300,7 @@ export class CommerceView {
     sec.hidden = !c || !this.active;
     if (!c) return;
     const items = c.districts;
-    const head = items.map((x) => `<th class="num" data-code="${esc(x.district.code)}">${esc(x.district.name)}
+    const head = items.map((x) => `<th class="num" data-code="${esc(x.district.code)}">${esc(districtName(x.district))}
       <button type="button" class="com-drop" data-drop="${esc(x.district.code)}" title="${esc(t("close"))}">×</button></th>`).join("");
     const sig = (x) => (x.risk_signal ? `<i class="com-dot" style="background:${RISK_COLORS[x.risk_signal] ?? NO_DATA}"></i>${esc(t(`com_risk_${x.risk_signal}`))}` : "–");
     const chg = (x) => (x.change_index ? `<i class="com-dot" style="background:${CHANGE_COLORS[x.change_index] ?? NO_DATA}"></i>${esc(x.change_index)}` : "–");

@@ -106,6 +106,54 @@ def baseline_sql(files: list[Path]) -> str:
             f"business_type_code AS svc_induty_cd, {', '.join(parts)} FROM read_parquet([{file_list}]) GROUP BY ALL")
 
 
+def baseline(bcon: Any, files: list[Path], batch_rows: int) -> Any:
+    """The hand-written side: baseline_sql over the same batches of files as citywall's, each added
+    into a running total by a hand-written SQL sum (one query when there is one batch)."""
+    from citywall.analytics.commerce import aggregate
+
+    batches = aggregate.file_batches(files, batch_rows)
+    if len(batches) == 1:
+        return bcon.sql(baseline_sql(files)).to_arrow_table()
+    measures = aggregate.sales_columns()
+    sums = ", ".join(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in measures)
+    for i, batch in enumerate(batches):
+        if i == 0:
+            bcon.execute(f"CREATE OR REPLACE TEMP TABLE total_0 AS {baseline_sql(batch)}")
+            continue
+        bcon.execute(f"CREATE OR REPLACE TEMP TABLE total_{i % 2} AS SELECT stdr_yyqu_cd, trdar_cd, svc_induty_cd, {sums} "
+                     f"FROM (SELECT stdr_yyqu_cd, trdar_cd, svc_induty_cd, {', '.join(measures)} FROM total_{(i - 1) % 2} "
+                     f"UNION ALL SELECT stdr_yyqu_cd, trdar_cd, svc_induty_cd, {', '.join(measures)} FROM ({baseline_sql(batch)})) GROUP BY ALL")
+    return bcon.sql(f"SELECT * FROM total_{(len(batches) - 1) % 2}").to_arrow_table()
+
+
+class SpillMonitor:
+    """Peak size of a spill directory, polled every 0.5 s in a thread (DuckDB's temp files)."""
+
+    def __init__(self, path: Path) -> None:
+        import threading
+
+        self.path, self.peak, self._stop = path, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            size = 0
+            for f in self.path.rglob("*") if self.path.exists() else []:
+                try:
+                    size += f.stat().st_size
+                except OSError:
+                    pass
+            self.peak = max(self.peak, size)
+
+    def __enter__(self) -> "SpillMonitor":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def vmhwm() -> int:
     return common.proc_status(os.getpid()).get("VmHWM", 0)
 
@@ -118,21 +166,23 @@ def reset_hwm() -> None:
         pass
 
 
-def run_duckdb(raw: Path, rows: int, memory_limit: str, threads: int, repeat: int, tmp: Path) -> dict[str, Any]:
+def run_duckdb(raw: Path, rows: int, memory_limit: str, threads: int, repeat: int, tmp: Path, batch_rows: int) -> dict[str, Any]:
     import duckdb
 
     from citywall.analytics.commerce import aggregate, engines
 
     files = aggregate.raw_files(raw)
-    citywall_s, baseline_s, citywall_hwm, baseline_hwm = [], [], [], []
+    citywall_s, baseline_s, citywall_hwm, baseline_hwm, citywall_spill, baseline_spill = [], [], [], [], [], []
     checked = None
     for i in range(repeat):
         reset_hwm()
         t0 = time.perf_counter()
-        con = engines.connect(engines.EngineOptions("duckdb", memory_limit=memory_limit, temp_directory=str(tmp / "spill"), threads=threads))
-        ours, res = aggregate.aggregate(con, raw)
-        citywall_s.append(time.perf_counter() - t0)
-        con.disconnect()
+        with SpillMonitor(tmp / "spill") as spill:
+            con = engines.connect(engines.EngineOptions("duckdb", memory_limit=memory_limit, temp_directory=str(tmp / "spill"), threads=threads))
+            ours, res = aggregate.aggregate(con, raw, batch_rows=batch_rows, progress=lambda m: print(f"     {m}", flush=True))
+            citywall_s.append(time.perf_counter() - t0)
+            con.disconnect()
+        citywall_spill.append(spill.peak)
         citywall_hwm.append(vmhwm())
         if checked is None:
             ours_sorted = ours.drop_columns(["simulated"]).sort_by([(k, "ascending") for k in aggregate.KEYS])
@@ -140,12 +190,14 @@ def run_duckdb(raw: Path, rows: int, memory_limit: str, threads: int, repeat: in
         gc.collect()
         reset_hwm()
         t0 = time.perf_counter()
-        bcon = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(tmp / "spill"), "threads": threads})
-        bcon.execute("LOAD icu")  # the bundled time-zone extension, as citywall's connection has it
-        bcon.execute("SET TimeZone = 'Asia/Seoul'")
-        base = bcon.sql(baseline_sql(files)).to_arrow_table()
-        baseline_s.append(time.perf_counter() - t0)
-        bcon.close()
+        with SpillMonitor(tmp / "spill") as spill:
+            bcon = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(tmp / "spill"), "threads": threads})
+            bcon.execute("LOAD icu")  # the bundled time-zone extension, as citywall's connection has it
+            bcon.execute("SET TimeZone = 'Asia/Seoul'")
+            base = baseline(bcon, files, batch_rows)
+            baseline_s.append(time.perf_counter() - t0)
+            bcon.close()
+        baseline_spill.append(spill.peak)
         baseline_hwm.append(vmhwm())
         if checked is None:  # the two agree, to the last won
             b = base.sort_by([(k, "ascending") for k in aggregate.KEYS]).select(ours_sorted.column_names)
@@ -154,17 +206,19 @@ def run_duckdb(raw: Path, rows: int, memory_limit: str, threads: int, repeat: in
                 else ours_sorted[c].equals(b[c].cast(ours_sorted[c].type)) for c in ours_sorted.column_names)
             del ours_sorted, b
             assert res.rows_in == rows, (res.rows_in, rows)
-        print(f"   duckdb run {i + 1}/{repeat}: citywall {citywall_s[-1]:.1f} s (VmHWM {common.mib(citywall_hwm[-1])} MiB), "
-              f"hand-written SQL {baseline_s[-1]:.1f} s (VmHWM {common.mib(baseline_hwm[-1])} MiB)", flush=True)
+        print(f"   duckdb run {i + 1}/{repeat}: citywall {citywall_s[-1]:.1f} s (VmHWM {common.mib(citywall_hwm[-1])} MiB, "
+              f"spill {common.mib(citywall_spill[-1])} MiB), hand-written SQL {baseline_s[-1]:.1f} s "
+              f"(VmHWM {common.mib(baseline_hwm[-1])} MiB, spill {common.mib(baseline_spill[-1])} MiB)", flush=True)
         del base  # each run's peak is its own (results of ~10^6 groups x 50 columns are not small)
         gc.collect()
     c, b = min(citywall_s), min(baseline_s)
     return {
-        "rows": rows, "memory_limit": memory_limit, "threads": threads, "files": len(files),
+        "rows": rows, "memory_limit": memory_limit, "threads": threads, "files": len(files), "batch_rows": batch_rows,
+        "batches": len(aggregate.file_batches(files, batch_rows)),
         "citywall": {"seconds": [round(x, 2) for x in citywall_s], "best_s": round(c, 2), "rows_per_s": int(rows / c),
-                     "vmhwm_mib": common.mib(max(citywall_hwm))},
+                     "vmhwm_mib": common.mib(max(citywall_hwm)), "peak_spill_mib": common.mib(max(citywall_spill))},
         "baseline_sql": {"seconds": [round(x, 2) for x in baseline_s], "best_s": round(b, 2), "rows_per_s": int(rows / b),
-                         "vmhwm_mib": common.mib(max(baseline_hwm))},
+                         "vmhwm_mib": common.mib(max(baseline_hwm)), "peak_spill_mib": common.mib(max(baseline_spill))},
         "ratio": round(b / c, 3), "results_identical": bool(checked),
     }
 
@@ -205,6 +259,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--spark-rows", type=int, default=10_000_000)
     ap.add_argument("--memory-limit", default="2GB", help="DuckDB memory_limit for both citywall and the hand-written query")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch-rows", type=int, default=100_000_000, help="rows per DuckDB batch, both sides (aggregate.DEFAULT_BATCH_ROWS)")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--spark-master", default="local[2]")
     ap.add_argument("--data", type=Path, default=Path("/tmp/citywall-bench-commerce"), help="raw data cache (reused)")
@@ -215,7 +270,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         a.rows, a.spark_rows, a.repeat = 10_000_000, 1_000_000, 1
     raw = generate(a.data / f"raw-{a.rows}{'-fast' if a.fast_gen else ''}", a.rows, fast=a.fast_gen)
     with common.tempdir("commerce") as tmp, common.LoadMonitor() as load_duck:
-        duck = run_duckdb(raw, a.rows, a.memory_limit, a.threads, a.repeat, tmp)
+        duck = run_duckdb(raw, a.rows, a.memory_limit, a.threads, a.repeat, tmp, a.batch_rows)
     result: dict[str, Any] = {"config": vars(a) | {"data": str(a.data)}, "duckdb": duck, "load_duckdb": load_duck.result}
     rows = [["DuckDB via citywall", f"{a.rows:,}", duck["citywall"]["best_s"], f"{duck['citywall']['rows_per_s']:,}", duck["citywall"]["vmhwm_mib"], a.memory_limit],
             ["DuckDB hand-written SQL", f"{a.rows:,}", duck["baseline_sql"]["best_s"], f"{duck['baseline_sql']['rows_per_s']:,}", duck["baseline_sql"]["vmhwm_mib"], a.memory_limit]]

@@ -232,10 +232,11 @@ def test_cli_build_report_aggregate(tmp_path: Path, data: Path, capsys: pytest.C
     assert capsys.readouterr().out.startswith("SIMULATED")
     assert main(["commerce", "report", "--data", str(tmp_path / "out"), "--district", "3119999"]) == 2
     assert "3119999" in capsys.readouterr().err
-    raw = write_payments(tmp_path / "raw", PAYMENTS)
+    raw = write_payments(tmp_path / "raw", PAYMENTS, files=2)
     assert main(["commerce", "aggregate", "--raw", str(raw), "--out", str(tmp_path / "agg"), "--memory-limit", "256MB",
-                 "--temp-dir", str(tmp_path / "spill"), "--quiet"]) == 0
-    assert "payments 5 -> 3 sales rows" in capsys.readouterr().out
+                 "--temp-dir", str(tmp_path / "spill"), "--batch-rows", "3"]) == 0
+    got = capsys.readouterr()
+    assert "payments 5 -> 3 sales rows" in got.out and "batch 2/2: 2/2 files" in got.err  # progress on stderr
     assert main(["commerce", "build", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "o2"), "--quiet"]) == 2
     assert "nothing: not a directory" in capsys.readouterr().err
 
@@ -274,10 +275,13 @@ PAYMENTS = [  # (paid_at KST, district, type, amount, sex, age)
 ]
 
 
-def write_payments(base: Path, rows: list[tuple[Any, ...]], schema_: pa.Schema = schema.PAYMENTS) -> Path:
+def write_payments(base: Path, rows: list[tuple[Any, ...]], schema_: pa.Schema = schema.PAYMENTS, files: int = 1) -> Path:
+    """The rows as RAW/payments/part-NNNNN.parquet, split over `files` files in order."""
     (base / "payments").mkdir(parents=True, exist_ok=True)
-    cols = list(zip(*rows))
-    pq.write_table(pa.table({f.name: list(c) for f, c in zip(schema_, cols)}, schema=schema_), base / "payments" / "part-00000.parquet")
+    per = -(-len(rows) // files)
+    for k in range(files):
+        cols = list(zip(*rows[k * per:(k + 1) * per]))
+        pq.write_table(pa.table({f.name: list(c) for f, c in zip(schema_, cols)}, schema=schema_), base / "payments" / f"part-{k:05d}.parquet")
     return base
 
 
@@ -310,6 +314,28 @@ def test_raw_aggregation_equals_direct_computation(tmp_path: Path) -> None:
     assert whole.num_rows == table.num_rows and whole.schema.field("stdr_yyqu_cd").type == pa.int32()
     assert whole.schema.field("thsmon_selng_amt").type == schema.SALES.field("thsmon_selng_amt").type
     assert sorted(aggregate.sales_columns()) == sorted(schema.SALES_MEASURES)
+
+
+def test_batches_add_up_to_the_same_table(tmp_path: Path) -> None:
+    # DuckDB reads ~batch_rows rows at a time and adds each batch into a running total (aggregate's
+    # docstring): 3 files of 2, 2 and 1 payments in 3 batches give the one-pass result exactly.
+    raw = write_payments(tmp_path / "raw", PAYMENTS, files=3)
+    said: list[str] = []
+    with engines.session() as con:
+        one, _ = aggregate.aggregate(con, raw)
+        batched, res = aggregate.aggregate(con, raw, progress=said.append, batch_rows=2)
+    assert any("in 3 batches" in m for m in said) and any(m.startswith("batch 3/3: 3/3 files") for m in said)
+    order = [(k, "ascending") for k in aggregate.KEYS]
+    assert batched.sort_by(order).equals(one.sort_by(order)) and res.rows_in == len(PAYMENTS)
+    got = {(r["stdr_yyqu_cd"], r["trdar_cd"], r["svc_induty_cd"]): {c: r[c] for c in aggregate.sales_columns()} for r in batched.to_pylist()}
+    assert got == direct(PAYMENTS)
+    assert aggregate.file_batches(aggregate.raw_files(raw), 4) == [aggregate.raw_files(raw)[:2], aggregate.raw_files(raw)[2:]]
+    # A bad row in a later batch is still found and named.
+    rows = [list(r) for r in PAYMENTS]
+    rows[4][3] = -1
+    bad = write_payments(tmp_path / "bad", [tuple(r) for r in rows], files=3)
+    with engines.session() as con, pytest.raises(aggregate.RawDataError, match="part-00002.parquet: row 1, column amount_krw"):
+        aggregate.aggregate(con, bad, batch_rows=2)
 
 
 @pytest.mark.parametrize(("i", "col", "value", "match"), [

@@ -11,6 +11,13 @@ a single pass with conditional aggregates lets DuckDB stream the Parquet files w
 the same across executors. The validity checks ride along in the same scan (counts of bad rows per
 group), so good data costs one pass; only when a bad row exists does a second, targeted scan find its
 file, row and column for the error.
+
+Why DuckDB reads the files in batches (`batch_rows`, 10^8 rows by default): when every file holds
+payments of every district, type and quarter (~2 million groups), the grouped scan under a 2 GB cap
+spills its partial aggregates, about 10 GB per 10^8 rows (measured); one query over 10^9 rows would
+need ~100 GB of disk. Each batch is aggregated on its own, then added into a running total kept
+in the engine (sums of sums: the result is the same to the last won), so spill stays that of one
+batch and progress is reported per batch.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 KEYS = ("stdr_yyqu_cd", "trdar_cd", "svc_induty_cd")
+DEFAULT_BATCH_ROWS = 100_000_000
 RAW_COLUMNS = ("paid_at", "district_code", "business_type_code", "amount_krw", "customer_sex", "customer_age_band")
 DAYS = ("mon", "tues", "wed", "thur", "fri", "sat", "sun")  # Seoul's field prefixes, Monday first
 TIME_BANDS = ((0, 6), (6, 11), (11, 14), (14, 17), (17, 21), (21, 24))
@@ -94,12 +102,42 @@ def sales_expr(t: Any) -> Any:
     for prefix, cond in _conditions(d).items():
         # Bad rows are not filtered out of the sums: any bad row fails the whole run (see aggregate), so
         # filtering them here would only cost a second predicate per aggregate on every good row.
-        # (via decimal: DuckDB sums BIGINT to HUGEINT, 16 bytes a value in the result; Ibis drops a cast
-        # to int64 it thinks is a no-op, so the exact round trip makes the engine return int64 itself)
-        aggs[f"{prefix}_selng_amt"] = d.amount_krw.sum(where=cond).coalesce(0).cast("decimal(38, 0)").cast("int64")
+        aggs[f"{prefix}_selng_amt"] = _int64_sum(d.amount_krw, where=cond)
         aggs[f"{prefix}_selng_co"] = d.count(where=cond)
     aggs["_bad_rows"] = d._bad.cast("int64").sum()
     return d.group_by(list(KEYS)).aggregate(**aggs)
+
+
+def _int64_sum(col: Any, where: Any = None) -> Any:
+    """A sum (0 over no rows) that stays int64 on DuckDB too: DuckDB sums BIGINT to HUGEINT, 16 bytes a
+    value in the result, and Ibis drops a cast to int64 it thinks is a no-op, so the exact round trip
+    through decimal makes the engine return int64 itself."""
+    return col.sum(where=where).coalesce(0).cast("decimal(38, 0)").cast("int64")
+
+
+def combine_expr(acc: Any, part: Any) -> Any:
+    """Running total + one batch's partial aggregates: every measure is a sum or a count, so the
+    totals are the sums of the partial ones."""
+    u = acc.union(part.select(*acc.columns), distinct=False)
+    # Plain sums: DuckDB keeps them as HUGEINT in the running total, and materialize / normalize bring
+    # them back to int64 (cheaper than _int64_sum's two casts per value on every batch).
+    return u.group_by(list(KEYS)).aggregate(**{c: u[c].sum() for c in acc.columns if c not in KEYS})
+
+
+def file_batches(files: list[Path], batch_rows: int) -> list[list[Path]]:
+    """Consecutive files of about `batch_rows` rows together (row counts from the Parquet footers)."""
+    import pyarrow.parquet as pq
+
+    batches: list[list[Path]] = [[]]
+    rows = 0
+    for f in files:
+        n = pq.ParquetFile(f).metadata.num_rows
+        if batches[-1] and rows + n > batch_rows:
+            batches.append([])
+            rows = 0
+        batches[-1].append(f)
+        rows += n
+    return batches
 
 
 def raw_files(raw: Path) -> list[Path]:
@@ -192,9 +230,10 @@ class AggregateResult:
 
 
 def aggregate(con: Any, raw: Path, out: Path | None = None, progress: Callable[[str], None] | None = None,
-              simulated: bool | None = None) -> tuple[Any, AggregateResult]:
+              simulated: bool | None = None, batch_rows: int = DEFAULT_BATCH_ROWS) -> tuple[Any, AggregateResult]:
     """Aggregate the raw payments under `raw` with the Ibis backend `con`; write OUT/sales/stdr_yyqu_cd=Q/part-0.parquet
-    if `out` is given. Returns (Arrow table, in the engine's row order, summary)."""
+    if `out` is given. On DuckDB the files are read `batch_rows` rows at a time (module docstring).
+    Returns (Arrow table, in the engine's row order, summary)."""
     import pyarrow as pa
 
     from citywall.analytics.commerce import engines
@@ -203,13 +242,12 @@ def aggregate(con: Any, raw: Path, out: Path | None = None, progress: Callable[[
     t0 = time.perf_counter()
     files = raw_files(raw)
     check_columns(files)
-    say(f"aggregating {len(files)} raw payment file(s) on {con.name}")
     if con.name == "duckdb":
-        t = con.read_parquet([str(f) for f in files], table_name="raw_payments")
+        expr = _duckdb_batches(con, files, batch_rows, say, t0)
     else:
+        say(f"aggregating {len(files)} raw payment file(s) on {con.name}")
         base = Path(raw) / "payments" if (Path(raw) / "payments").is_dir() else Path(raw)
-        t = con.read_parquet(str(base), table_name="raw_payments")
-    expr = sales_expr(t)
+        expr = sales_expr(con.read_parquet(str(base), table_name="raw_payments"))
     table = engines.normalize(engines.collect(con, expr))
     bad = pa.compute.sum(table["_bad_rows"]).as_py() or 0
     if bad:
@@ -225,6 +263,26 @@ def aggregate(con: Any, raw: Path, out: Path | None = None, progress: Callable[[
     if out is not None:
         write_sales(table, Path(out))
     return table, AggregateResult(rows_in, table.num_rows, time.perf_counter() - t0, out, con.name)
+
+
+def _duckdb_batches(con: Any, files: list[Path], batch_rows: int, say: Callable[[str], None], t0: float) -> Any:
+    """The aggregation as batches added into a running total (a DuckDB temp table); returns the total."""
+    from citywall.analytics.commerce import engines
+
+    batches = file_batches(files, batch_rows)
+    if len(batches) == 1:
+        say(f"aggregating {len(files)} raw payment file(s) on duckdb")
+        return sales_expr(con.read_parquet([str(f) for f in files], table_name="raw_payments"))
+    say(f"aggregating {len(files)} raw payment file(s) on duckdb in {len(batches)} batches of about {batch_rows:,} rows")
+    acc = None
+    for i, batch in enumerate(batches):
+        part = sales_expr(con.read_parquet([str(f) for f in batch], table_name=f"raw_payments_{i}"))
+        acc = engines.materialize(con, part if acc is None else combine_expr(acc, part), f"raw_sales_total_{i % 2}")
+        done = sum(1 for b in batches[: i + 1] for _ in b)
+        elapsed = time.perf_counter() - t0
+        say(f"batch {i + 1}/{len(batches)}: {done}/{len(files)} files in {elapsed:.0f} s, "
+            f"about {elapsed / (i + 1) * (len(batches) - i - 1):.0f} s to go")
+    return acc
 
 
 def raw_simulated(raw: Path, files: list[Path] | None = None) -> bool:

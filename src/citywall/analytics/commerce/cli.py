@@ -176,6 +176,8 @@ def add_analysis_commands(com_sub: Any) -> None:
     agg = com_sub.add_parser("aggregate", help="raw payment rows -> the quarterly sales table (out of core, memory capped)")
     agg.add_argument("--raw", required=True, metavar="DIR", help="raw directory (DIR/payments/part-*.parquet)")
     agg.add_argument("--out", required=True, metavar="DIR", help="writes DIR/sales/stdr_yyqu_cd=Q/part-0.parquet")
+    agg.add_argument("--batch-rows", type=_rows, default=None, metavar="N",
+                     help="DuckDB reads about N rows at a time into a running total (default 100M; spill ~10 GB per 100M rows at 2GB)")
     engine_options(agg)
     agg.set_defaults(func=run_aggregate)
 
@@ -211,7 +213,8 @@ def run_aggregate(args: argparse.Namespace) -> int:
     say = _progress(args.quiet)
     try:
         with engines.session(_engine_options(args)) as con:
-            table, res = aggregate.aggregate(con, Path(args.raw), Path(args.out), progress=say)
+            table, res = aggregate.aggregate(con, Path(args.raw), Path(args.out), progress=say,
+                                             batch_rows=args.batch_rows or aggregate.DEFAULT_BATCH_ROWS)
     except (ValueError, OSError) as exc:
         print(f"citywall commerce aggregate: {exc}", file=sys.stderr)
         return 2

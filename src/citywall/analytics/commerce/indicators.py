@@ -29,9 +29,9 @@ DKEYS = ("stdr_yyqu_cd", "trdar_cd")
 ALL_TYPES = "*"  # svc_induty_cd of a district's all-types row in `trends`
 
 # Risk signal: a row earns one point per component in the worst quarter of Seoul for its business type
-# and quarter (percent_rank >= 0.75 for closure rates, <= 0.25 for the store-count change).
-RISK_HIGH = 0.75
-RISK_LOW = 0.25
+# and quarter: at least RISK_WORST of the city's rows strictly better (percent_rank >= 0.75, ranked with
+# the best first), and, for the store count, a count that actually fell.
+RISK_WORST = 0.75
 RISK_COLOURS = ("blue", "yellow", "orange", "red")  # 0, 1, 2, 3 points
 OVERCROWDED = 1.5  # overcrowding_index at or above this: 50% more stores per floating person than Seoul
 MAX_COMPARE = 4
@@ -64,29 +64,34 @@ def prev_quarter(q: Any) -> Any:
     return ibis.ifelse(q % 10 == 1, q - 7, q - 1)
 
 
-def _rank(t: Any, value: str, partition: list[str], keys: list[str], name: str) -> Any:
-    """percent_rank of `value` (ascending) within `partition`, over the rows where it is not null,
-    joined back onto `t` (null where the value is null)."""
+def _rank(t: Any, value: str, partition: list[str], keys: list[str], name: str, descending: bool = False) -> Any:
+    """percent_rank of `value` within `partition` (ascending, or descending), over the rows where it is
+    not null, joined back onto `t` (null where the value is null). Tied rows share the lowest rank, so
+    the rank is the share of rows strictly before: a tie never lifts a row into the worst quarter."""
     import ibis
 
     sub = t.filter(t[value].notnull()).select(*keys, value)
-    w = ibis.window(group_by=[sub[c] for c in partition], order_by=[sub[value]])
+    w = ibis.window(group_by=[sub[c] for c in partition], order_by=[sub[value].desc() if descending else sub[value]])
     ranked = sub.select(*keys, **{name: ibis.percent_rank().over(w).cast("float64")})
     return t.left_join(ranked, keys).select(*t.columns, name)
 
 
 def _risk(t: Any, keys: list[str], partition: list[str]) -> Any:
-    """The four-colour risk signal from the closing rate, the 3-year closure rate and the QoQ store-count change."""
+    """The four-colour risk signal from the closing rate, the 3-year closure rate and the QoQ store-count
+    change. Each component is ranked with the best rows first (low closure rates, growing store counts),
+    so that ties (many small cells with no closing, or no change) share the best rank of their group
+    instead of collecting points: ranked the other way, every unchanged store count of a quarter in
+    which a fifth of the city shrank would count as "among the worst quarter"."""
     import ibis
 
     t = _rank(t, "closing_rate", partition, keys, "closing_rate_prank")
     t = _rank(t, "closure_rate_3y", partition, keys, "closure_rate_3y_prank")
-    t = _rank(t, "store_change_qoq_pct", partition, keys, "store_change_prank")
-    pts = ((t.closing_rate_prank >= RISK_HIGH).fill_null(False).cast("int64")
-           + (t.closure_rate_3y_prank >= RISK_HIGH).fill_null(False).cast("int64")
-           + (t.store_change_prank <= RISK_LOW).fill_null(False).cast("int64"))
+    t = _rank(t, "store_change_qoq_pct", partition, keys, "store_decline_prank", descending=True)
+    pts = ((t.closing_rate_prank >= RISK_WORST).fill_null(False).cast("int64")
+           + (t.closure_rate_3y_prank >= RISK_WORST).fill_null(False).cast("int64")
+           + ((t.store_decline_prank >= RISK_WORST) & (t.store_change_qoq_pct < 0)).fill_null(False).cast("int64"))
     basis = (t.closing_rate_prank.notnull().cast("int64") + t.closure_rate_3y_prank.notnull().cast("int64")
-             + t.store_change_prank.notnull().cast("int64"))
+             + t.store_decline_prank.notnull().cast("int64"))
     colour = ibis.cases(*((pts == i, c) for i, c in enumerate(RISK_COLOURS)))
     return t.mutate(risk_points=pts, risk_basis=basis,
                     risk_signal=ibis.ifelse(basis == 0, ibis.null("string"), colour))
@@ -320,7 +325,7 @@ def build(con: Any, data: Path, out: Path | None = None, progress: Callable[[str
             "built_by": "citywall commerce build", "engine": con.name, "data": str(Path(data).resolve()), "simulated": simulated,
             "source_manifest": json.loads(manifest.read_text()) if manifest.exists() else None,
             "tables": {n: t.num_rows for n, t in result.items()},
-            "thresholds": {"risk_high_percent_rank": RISK_HIGH, "risk_low_percent_rank": RISK_LOW, "overcrowded_index": OVERCROWDED},
+            "thresholds": {"risk_worst_percent_rank": RISK_WORST, "overcrowded_index": OVERCROWDED},
         }, indent=2, ensure_ascii=False))
         say(f"wrote {', '.join(f'{n}.parquet' for n in result)} to {out}{' (SIMULATED data)' if simulated else ''}")
     return result

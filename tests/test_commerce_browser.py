@@ -16,7 +16,7 @@ from playwright.sync_api import Browser
 
 from browsers import Wall, chromium
 from servers import ROOT, Server
-from test_commerce_api import CHANGE, RISK, sales, stores, write_dataset
+from test_commerce_api import ALL_RISK, CHANGE, RISK, sales, stores, write_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +82,7 @@ def test_the_commerce_view_colours_districts_shows_detail_and_compares(server: S
         click_district(w, "3110002")
         page.wait_for_selector("#commerce-panel .com-detail h4[data-code='3110002']", timeout=10_000)
         detail = page.locator("#commerce-panel .com-detail")
-        assert "명동 관광특구" in detail.inner_text() and "Tourist zone" in detail.inner_text()
+        assert "Myeong-dong Special Tourist Zone" in detail.inner_text() and "Tourist zone" in detail.inner_text()  # 명동 관광특구
         cells = detail.locator("tr[data-field=similr_induty_stor_co] td").all_inner_texts()
         assert cells[1] == str(stores("3110002", "CS100001", 20244))
         qoq = stores("3110002", "CS100001", 20244) / stores("3110002", "CS100001", 20243) - 1
@@ -110,9 +110,17 @@ def test_the_commerce_view_colours_districts_shows_detail_and_compares(server: S
         page.locator("#commerce-panel select[name=business_type]").select_option("CS300011")
         page.wait_for_function("""window.citywall.map.map.queryRenderedFeatures({ layers: ['com-fill'] })
             .some(f => f.properties.code === '3110004' && f.properties.has_data === false)""", timeout=10_000)
+        # All business types: each district's totals, with their own risk signal.
+        page.locator("#commerce-panel button[data-mode=risk]").click()
+        page.locator("#commerce-panel select[name=business_type]").select_option("*")
+        page.wait_for_function("""(want) => { const got = Object.fromEntries(window.citywall.map.map.queryRenderedFeatures({ layers: ['com-fill'] })
+            .map(f => [f.properties.code, f.properties.risk_signal])); return JSON.stringify(got, Object.keys(got).sort()) === JSON.stringify(want, Object.keys(want).sort()); }""",
+                               arg=ALL_RISK, timeout=10_000)
+        assert page.locator("#commerce-panel select[name=business_type] option:checked").inner_text() == "All business types"
         # Korean, then back to an ordinary layer: the panel and the districts go away.
         page.locator("#lang").click()
         page.wait_for_function("document.querySelector('#commerce-panel h3').textContent.includes('골목상권')")
+        assert "명동 관광특구" in page.locator("#commerce-panel .com-comparison").inner_text()  # names in Korean again
         page.locator("#layers button[data-layer=cai]").click()
         assert page.locator("#commerce-panel").is_hidden()
         assert w.js("window.citywall.map.map.getLayoutProperty('com-fill', 'visibility')") == "none"

@@ -357,13 +357,15 @@ class CommerceSource:
         cols = self.columns(table)
         where, params = [], []
         if quarter is not None and C.quarter in cols:
-            where.append(f"CAST({C.quarter} AS INTEGER) = ?")
+            # Bare columns: a prepared parameter takes the column's type, and a filter on the column
+            # itself (not a CAST of it) lets DuckDB skip row groups by their statistics.
+            where.append(f"{C.quarter} = ?")
             params.append(quarter)
         if business_type is not None and C.business_type in cols:
-            where.append(f"CAST({C.business_type} AS VARCHAR) = ?")
+            where.append(f"{C.business_type} = ?")
             params.append(business_type)
         if district_list is not None:
-            where.append(f"CAST({C.district} AS VARCHAR) IN ({', '.join('?' for _ in district_list)})")
+            where.append(f"{C.district} IN ({', '.join('?' for _ in district_list)})")
             params += district_list
         sql = f"SELECT * FROM {self.scan(table)}{' WHERE ' + ' AND '.join(where) if where else ''}"
         if C.quarter in cols:

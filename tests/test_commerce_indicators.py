@@ -162,30 +162,33 @@ def test_change_index_from_operating_months(duck: dict[str, pa.Table]) -> None:
 
 
 def test_risk_signal(duck: dict[str, pa.Table]) -> None:
-    # T1, 20242. closing rates: D1 75, D2 0, D3 40 -> percent_rank D1 1.0, D3 0.5, D2 0.
-    # 3-year closure: D1 75, D2 10 (D3 unknown) -> D1 1.0, D2 0.
-    # store change QoQ: D1 12 -> 8 = -33.3%, D2 20 -> 25 = +25%, D3 0% -> ranked best first (descending):
-    # D2 0, D3 0.5, D1 1.0 (store_decline_prank).
+    # T1, 20242, each component ranked worst first (`*_worse_share` = share of the rows strictly worse):
+    # closing rates: D1 75, D3 40, D2 0 -> D1 0.0, D3 0.5, D2 1.0.
+    # 3-year closure: D1 75, D2 10 (D3 unknown) -> D1 0.0, D2 1.0.
+    # store change QoQ: D1 12 -> 8 = -33.3%, D3 0%, D2 20 -> 25 = +25% -> D1 0.0, D3 0.5, D2 1.0.
     ind = duck["indicators"]
     r1 = row(ind, trdar_cd=D1, svc_induty_cd=T1, stdr_yyqu_cd=20242)
     assert r1["store_change_qoq_pct"] == pytest.approx(-100 / 3)
+    assert (r1["closing_rate_worse_share"], r1["closure_rate_3y_worse_share"], r1["store_change_worse_share"]) == (0.0, 0.0, 0.0)
     assert (r1["risk_points"], r1["risk_basis"], r1["risk_signal"]) == (3, 3, "red")
     r2 = row(ind, trdar_cd=D2, svc_induty_cd=T1, stdr_yyqu_cd=20242)
     assert (r2["risk_points"], r2["risk_signal"]) == (0, "blue")
     r3 = row(ind, trdar_cd=D3, svc_induty_cd=T1, stdr_yyqu_cd=20242)
+    assert (r3["closing_rate_worse_share"], r3["store_change_worse_share"]) == (0.5, 0.5)
     assert (r3["risk_points"], r3["risk_basis"], r3["risk_signal"]) == (0, 2, "blue")
     # 20234 follows a missing quarter: no store change, signal from the two closure rates only.
     r = row(ind, trdar_cd=D1, svc_induty_cd=T1, stdr_yyqu_cd=20234)
     assert r["store_change_qoq_pct"] is None and r["risk_basis"] == 2
-    assert r1["store_decline_prank"] == 1.0 and r3["store_decline_prank"] == 0.5
-    # Ties do not collect points: for T2 in 20242, D1 (4 -> 4) and D2 (3 -> 3) did not change and D3 grew
-    # (8 -> 10). Best first, the unchanged two share rank 0.5: not the worst quarter. (Ranked ascending
-    # with "<= 0.25 is worst", both would have had rank 0 and a point for a store count that held.)
+    # Ties, T2 in 20242: D1 (4 -> 4) and D2 (3 -> 3) did not change, D3 grew (8 -> 10). The unchanged
+    # two share the worst rank (0.0) but a count that held earns no point. All three lost 50% of their
+    # 3-year cohort: tied at the worst value, all keep that point (ranked best first, a tie group larger
+    # than a quarter of the rows would have lost it). Closing rates 1/4, 1/3, 1/10: only D2's is the worst.
     t2 = {d: row(ind, trdar_cd=d, svc_induty_cd=T2, stdr_yyqu_cd=20242) for d in (D1, D2, D3)}
     assert [t2[d]["store_change_qoq_pct"] for d in (D1, D2, D3)] == [0.0, 0.0, 25.0]
-    assert [t2[d]["store_decline_prank"] for d in (D1, D2, D3)] == [0.5, 0.5, 0.0]
-    # closing rates 1/4, 1/3, 1/10: only D2 is in the worst quarter; the 3-year rates tie (50%) at rank 0.
-    assert [t2[d]["risk_points"] for d in (D1, D2, D3)] == [0, 1, 0]
+    assert [t2[d]["store_change_worse_share"] for d in (D1, D2, D3)] == [0.0, 0.0, 1.0]
+    assert [t2[d]["closure_rate_3y_worse_share"] for d in (D1, D2, D3)] == [0.0, 0.0, 0.0]
+    assert [t2[d]["risk_points"] for d in (D1, D2, D3)] == [1, 2, 1]
+    assert [t2[d]["risk_signal"] for d in (D1, D2, D3)] == ["yellow", "orange", "yellow"]
 
 
 def test_trends_qoq_yoy(duck: dict[str, pa.Table]) -> None:

@@ -29,9 +29,9 @@ DKEYS = ("stdr_yyqu_cd", "trdar_cd")
 ALL_TYPES = "*"  # svc_induty_cd of a district's all-types row in `trends`
 
 # Risk signal: a row earns one point per component in the worst quarter of Seoul for its business type
-# and quarter: at least RISK_WORST of the city's rows strictly better (percent_rank >= 0.75, ranked with
-# the best first), and, for the store count, a count that actually fell.
-RISK_WORST = 0.75
+# and quarter: at most RISK_WORSE_SHARE of the city's rows strictly worse than it, and a value that is
+# bad at all (closures above zero, a store count that fell).
+RISK_WORSE_SHARE = 0.25
 RISK_COLOURS = ("blue", "yellow", "orange", "red")  # 0, 1, 2, 3 points
 OVERCROWDED = 1.5  # overcrowding_index at or above this: 50% more stores per floating person than Seoul
 MAX_COMPARE = 4
@@ -66,8 +66,8 @@ def prev_quarter(q: Any) -> Any:
 
 def _rank(t: Any, value: str, partition: list[str], keys: list[str], name: str, descending: bool = False) -> Any:
     """percent_rank of `value` within `partition` (ascending, or descending), over the rows where it is
-    not null, joined back onto `t` (null where the value is null). Tied rows share the lowest rank, so
-    the rank is the share of rows strictly before: a tie never lifts a row into the worst quarter."""
+    not null, joined back onto `t` (null where the value is null). Tied rows share the lowest rank: the
+    rank is the share of the other rows strictly before the row in that order."""
     import ibis
 
     sub = t.filter(t[value].notnull()).select(*keys, value)
@@ -78,20 +78,21 @@ def _rank(t: Any, value: str, partition: list[str], keys: list[str], name: str, 
 
 def _risk(t: Any, keys: list[str], partition: list[str]) -> Any:
     """The four-colour risk signal from the closing rate, the 3-year closure rate and the QoQ store-count
-    change. Each component is ranked with the best rows first (low closure rates, growing store counts),
-    so that ties (many small cells with no closing, or no change) share the best rank of their group
-    instead of collecting points: ranked the other way, every unchanged store count of a quarter in
-    which a fifth of the city shrank would count as "among the worst quarter"."""
+    change. Each component is ranked with the worst rows first (high closure rates, shrinking store
+    counts): its `*_worse_share` is the share of the city's rows strictly worse. A row earns the point
+    when that share is at most RISK_WORSE_SHARE and its value is bad at all. Tied rows share their
+    group's rank, so a large group at the worst value (say 100% of a cohort closed) keeps its point,
+    and a large group at the best value (no closing, no change) never earns one."""
     import ibis
 
-    t = _rank(t, "closing_rate", partition, keys, "closing_rate_prank")
-    t = _rank(t, "closure_rate_3y", partition, keys, "closure_rate_3y_prank")
-    t = _rank(t, "store_change_qoq_pct", partition, keys, "store_decline_prank", descending=True)
-    pts = ((t.closing_rate_prank >= RISK_WORST).fill_null(False).cast("int64")
-           + (t.closure_rate_3y_prank >= RISK_WORST).fill_null(False).cast("int64")
-           + ((t.store_decline_prank >= RISK_WORST) & (t.store_change_qoq_pct < 0)).fill_null(False).cast("int64"))
-    basis = (t.closing_rate_prank.notnull().cast("int64") + t.closure_rate_3y_prank.notnull().cast("int64")
-             + t.store_decline_prank.notnull().cast("int64"))
+    t = _rank(t, "closing_rate", partition, keys, "closing_rate_worse_share", descending=True)
+    t = _rank(t, "closure_rate_3y", partition, keys, "closure_rate_3y_worse_share", descending=True)
+    t = _rank(t, "store_change_qoq_pct", partition, keys, "store_change_worse_share")
+    pts = (((t.closing_rate_worse_share <= RISK_WORSE_SHARE) & (t.closing_rate > 0)).fill_null(False).cast("int64")
+           + ((t.closure_rate_3y_worse_share <= RISK_WORSE_SHARE) & (t.closure_rate_3y > 0)).fill_null(False).cast("int64")
+           + ((t.store_change_worse_share <= RISK_WORSE_SHARE) & (t.store_change_qoq_pct < 0)).fill_null(False).cast("int64"))
+    basis = (t.closing_rate_worse_share.notnull().cast("int64") + t.closure_rate_3y_worse_share.notnull().cast("int64")
+             + t.store_change_worse_share.notnull().cast("int64"))
     colour = ibis.cases(*((pts == i, c) for i, c in enumerate(RISK_COLOURS)))
     return t.mutate(risk_points=pts, risk_basis=basis,
                     risk_signal=ibis.ifelse(basis == 0, ibis.null("string"), colour))
@@ -325,7 +326,7 @@ def build(con: Any, data: Path, out: Path | None = None, progress: Callable[[str
             "built_by": "citywall commerce build", "engine": con.name, "data": str(Path(data).resolve()), "simulated": simulated,
             "source_manifest": json.loads(manifest.read_text()) if manifest.exists() else None,
             "tables": {n: t.num_rows for n, t in result.items()},
-            "thresholds": {"risk_worst_percent_rank": RISK_WORST, "overcrowded_index": OVERCROWDED},
+            "thresholds": {"risk_worse_share": RISK_WORSE_SHARE, "overcrowded_index": OVERCROWDED},
         }, indent=2, ensure_ascii=False))
         say(f"wrote {', '.join(f'{n}.parquet' for n in result)} to {out}{' (SIMULATED data)' if simulated else ''}")
     return result

@@ -367,6 +367,28 @@ def test_raw_bad_rows_are_named(tmp_path: Path, i: int, col: str, value: Any, ma
     assert "part-00000.parquet" in str(err.value)
 
 
+@pytest.mark.parametrize(("col", "typ", "values", "match"), [
+    ("customer_age_band", pa.string(), ["20", "60+", "30", "40", "10"], "column customer_age_band is string.*expected an integer type"),
+    ("amount_krw", pa.float64(), [10_000.0, 5_000.4, 1_000.0, 7_000.0, 3_000.0], "column amount_krw is double.*whole won"),
+    ("paid_at", pa.string(), ["2024-03-04 09:30:00"] * 5, "column paid_at is string.*expected a timestamp"),
+])
+def test_raw_column_of_a_wrong_type_is_named(tmp_path: Path, col: str, typ: pa.DataType, values: list[Any], match: str) -> None:
+    # Types the two engines would read differently (or truncate) stop the run before the scan.
+    i = list(aggregate.RAW_COLUMNS).index(col)
+    sch = schema.PAYMENTS.set(i, pa.field(col, typ))
+    raw = write_payments(tmp_path / "raw", [tuple(values[k] if j == i else v for j, v in enumerate(r)) for k, r in enumerate(PAYMENTS)], sch)
+    with engines.session() as con, pytest.raises(aggregate.RawDataError, match=f"part-00000.parquet: {match}"):
+        aggregate.aggregate(con, raw)
+
+
+def test_raw_int96_timestamps_are_refused_with_the_way_out(tmp_path: Path) -> None:
+    raw = write_payments(tmp_path / "raw", PAYMENTS)
+    f = raw / "payments" / "part-00000.parquet"
+    pq.write_table(pq.read_table(f), f, use_deprecated_int96_timestamps=True)  # as Hive/Impala export
+    with engines.session() as con, pytest.raises(aggregate.RawDataError, match="column paid_at is an INT96 timestamp.*timezone\\('UTC', paid_at\\)"):
+        aggregate.aggregate(con, raw)
+
+
 def test_raw_missing_column_is_named(tmp_path: Path) -> None:
     sch = pa.schema([f for f in schema.PAYMENTS if f.name != "customer_sex"])
     raw = write_payments(tmp_path / "raw", [tuple(v for j, v in enumerate(r) if j != 4) for r in PAYMENTS], sch)

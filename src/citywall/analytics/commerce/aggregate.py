@@ -151,14 +151,39 @@ def raw_files(raw: Path) -> list[Path]:
 
 
 def check_columns(files: list[Path]) -> None:
-    """Every file has the raw columns (schema only: cheap)."""
+    """Every file has the raw columns, of usable types (footers only: cheap). Types are checked here
+    because the engines disagree on the wrong ones: a string age band ("60+") fails DuckDB's cast and
+    becomes a null that Spark counts nowhere; a float amount is truncated by both; an INT96 timestamp
+    (Hive/Impala's UTC instants) is a plain wall clock to DuckDB and an instant to Spark, 9 hours apart."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    def base(t: pa.DataType) -> pa.DataType:
+        return t.value_type if pa.types.is_dictionary(t) else t
+
+    kinds = {
+        "paid_at": (pa.types.is_timestamp, "a timestamp (with the Asia/Seoul time zone, or a plain Korean wall-clock time)"),
+        "district_code": (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t), "a string (or integer) code"),
+        "business_type_code": (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t), "a string code such as CS100001"),
+        "amount_krw": (pa.types.is_integer, "an integer type (whole won)"),
+        "customer_sex": (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t), "a string, M or F"),
+        "customer_age_band": (pa.types.is_integer, "an integer type (10, 20, 30, 40, 50 or 60 = 60+)"),
+    }
     for f in files:
-        names = set(pq.read_schema(f).names)
-        missing = [c for c in RAW_COLUMNS if c not in names]
+        pf = pq.ParquetFile(f)
+        schema = pf.schema_arrow
+        missing = [c for c in RAW_COLUMNS if c not in schema.names]
         if missing:
             raise RawDataError(f"{f}: missing column(s) {', '.join(missing)} (in the file's schema, so every row); expected {', '.join(RAW_COLUMNS)}")
+        for col, (ok, want) in kinds.items():
+            typ = base(schema.field(col).type)
+            if not ok(typ):
+                raise RawDataError(f"{f}: column {col} is {typ} (in the file's schema, so every row); expected {want}")
+        physical = {pf.schema.column(i).name: pf.schema.column(i).physical_type for i in range(len(pf.schema))}
+        if physical.get("paid_at") == "INT96":
+            raise RawDataError(f"{f}: column paid_at is an INT96 timestamp (Hive/Impala's UTC instants, read differently by "
+                               "DuckDB and Spark); rewrite it as a timestamp with time zone, e.g. in DuckDB: COPY (SELECT * "
+                               "REPLACE (timezone('UTC', paid_at) AS paid_at) FROM 'in.parquet') TO 'out.parquet'")
 
 
 def locate_bad_row(files: list[Path]) -> str:

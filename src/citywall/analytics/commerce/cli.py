@@ -208,6 +208,8 @@ def _engine_options(args: argparse.Namespace) -> Any:
 def run_aggregate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    import duckdb
+
     from citywall.analytics.commerce import aggregate, engines
 
     say = _progress(args.quiet)
@@ -215,7 +217,7 @@ def run_aggregate(args: argparse.Namespace) -> int:
         with engines.session(_engine_options(args)) as con:
             table, res = aggregate.aggregate(con, Path(args.raw), Path(args.out), progress=say,
                                              batch_rows=args.batch_rows or aggregate.DEFAULT_BATCH_ROWS)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, duckdb.Error) as exc:  # an engine error is the data's, said plainly
         print(f"citywall commerce aggregate: {exc}", file=sys.stderr)
         return 2
     sim = bool(table.num_rows) and bool(table["simulated"][0].as_py())
@@ -227,12 +229,14 @@ def run_aggregate(args: argparse.Namespace) -> int:
 def run_build(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    import duckdb
+
     from citywall.analytics.commerce import engines, indicators
 
     try:
         with engines.session(_engine_options(args)) as con:
             result = indicators.build(con, Path(args.data), Path(args.out), progress=_progress(args.quiet))
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, duckdb.Error) as exc:  # an engine error is the data's, said plainly
         print(f"citywall commerce build: {exc}", file=sys.stderr)
         return 2
     sim = any(bool(x) for x in result["district_indicators"]["simulated"].to_pylist())

@@ -150,6 +150,25 @@ def test_overcrowding_against_seoul_average(duck: dict[str, pa.Table]) -> None:
     assert r["overcrowding_index"] == pytest.approx(0.1 / 0.38) and r["overcrowded"] is False
 
 
+def test_overcrowding_average_counts_only_districts_with_the_type(tmp_path: Path, data: Path) -> None:
+    # D3 without any T1 shop in 20242: Seoul's T1 average is (8 + 25) stores over the 50,000 floating
+    # people of D1 and D2 (0.66 per 1,000), not over all 100,000 (0.33).
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    f = copy / "stores" / "stdr_yyqu_cd=20242" / "part-0.parquet"
+    t = pq.read_table(f)
+    rows = t.to_pylist()
+    for r in rows:
+        if (r["trdar_cd"], r["svc_induty_cd"]) == (D3, T1):
+            r.update(similr_induty_stor_co=0, stor_co=0, frc_stor_co=0, opbiz_stor_co=0, clsbiz_stor_co=0)
+    pq.write_table(pa.Table.from_pylist(rows, schema=t.schema), f)
+    with engines.session() as con:
+        ind = indicators.build(con, copy)["indicators"]
+    r = row(ind, trdar_cd=D1, svc_induty_cd=T1, stdr_yyqu_cd=20242)
+    assert r["seoul_stores_per_1000_flpop"] == pytest.approx(33 / 50_000 * 1000)
+    assert r["overcrowding_index"] == pytest.approx(0.8 / 0.66)
+
+
 def test_change_index_from_operating_months(duck: dict[str, pa.Table]) -> None:
     d = duck["district_indicators"]
     assert row(d, trdar_cd=D1, stdr_yyqu_cd=20241)["change_index"] == "LL"

@@ -175,11 +175,13 @@ def type_indicators(tables: dict[str, Any]) -> Any:
     t = t.mutate(**_store_rates(t),
                  **{f"{p}_selng_amt_per_store": _ratio(t[f"{p}_selng_amt"], t.similr_induty_stor_co) for p in schema.SALES_PARTS[1:]},
                  stores_per_1000_flpop=_ratio(t.similr_induty_stor_co, t.tot_flpop_co, 1000.0))
-    # Seoul average per business type and quarter: all its stores over all districts' floating population.
-    fl = tables["flpop"]
-    seoul_fl = fl.group_by("stdr_yyqu_cd").aggregate(_seoul_flpop=fl.tot_flpop_co.cast("int64").sum().cast("int64"))
-    seoul_st = t.group_by("stdr_yyqu_cd", "svc_induty_cd").aggregate(_seoul_stores=t.similr_induty_stor_co.cast("int64").sum().cast("int64"))
-    seoul = seoul_st.left_join(seoul_fl, "stdr_yyqu_cd").select("stdr_yyqu_cd", "svc_induty_cd", "_seoul_stores", "_seoul_flpop")
+    # Seoul average per business type and quarter: its stores over the floating population of the
+    # districts that have the type. (Over all districts, a type found in a fifth of them would be
+    # "overcrowded" almost everywhere it exists: the index would measure how rare the type is.)
+    has = t.filter(t.similr_induty_stor_co > 0)
+    seoul = has.group_by("stdr_yyqu_cd", "svc_induty_cd").aggregate(
+        _seoul_stores=has.similr_induty_stor_co.cast("int64").sum().cast("int64"),
+        _seoul_flpop=has.tot_flpop_co.cast("int64").sum().cast("int64"))
     seoul = seoul.mutate(seoul_stores_per_1000_flpop=_ratio(seoul._seoul_stores, seoul._seoul_flpop, 1000.0)).drop("_seoul_stores", "_seoul_flpop")
     t = t.left_join(seoul, ["stdr_yyqu_cd", "svc_induty_cd"]).select(*t.columns, "seoul_stores_per_1000_flpop")
     t = t.mutate(overcrowding_index=_ratio(t.stores_per_1000_flpop, t.seoul_stores_per_1000_flpop))

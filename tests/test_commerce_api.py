@@ -10,6 +10,7 @@ four districts, the lists of quarters and business types, and the answers withou
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +180,16 @@ def test_the_map_colours_each_district_by_risk_and_change(tmp_path: Path, out: P
         pq.write_table(t.set_column(t.schema.get_field_index("risk_signal"), "risk_signal", pa.array(["red"] * t.num_rows)), f)
         fc = client.get("/api/commerce/districts.geojson").json()
         assert fc["risk_counts"] == {"blue": 0, "yellow": 0, "orange": 0, "red": 4}
+        # Rebuilt from another data directory (the manifest names it): its names and boundaries are read.
+        data2 = out.parent / "data2"
+        shutil.copytree(out.parent / "data", data2)
+        d = pq.read_table(data2 / "districts.parquet")
+        names = d["trdar_cd_nm"].to_pylist()
+        names[2] = "광장시장"
+        pq.write_table(d.set_column(d.schema.get_field_index("trdar_cd_nm"), "trdar_cd_nm", pa.array(names)), data2 / "districts.parquet")
+        (out / "manifest.json").write_text(json.dumps({"data": str(data2), "engine": "duckdb", "simulated": True}))
+        props = {f["properties"]["code"]: f["properties"] for f in client.get("/api/commerce/districts.geojson").json()["features"]}
+        assert (props["3110003"]["name"], props["3110003"]["name_en"]) == ("광장시장", "Gwangjang Market")
 
 
 def test_unknown_quarter_type_or_district_is_named(tmp_path: Path, out: Path) -> None:

@@ -159,6 +159,14 @@ class CommerceSource:
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
             raise CommerceSourceError(f"--commerce {self.root}: no such directory (give the --out directory of `citywall commerce build`)")
+        self.lock = threading.Lock()
+        self._cache: OrderedDict[str, Any] = OrderedDict()
+        self._discover()
+        self._listed = self._listing()
+
+    def _discover(self) -> None:
+        """Find the tables: in the root, or in the data directory its manifest names. Run again when the
+        root's manifest or the file listing changes (a rebuild from another --data, a new quarter)."""
         self.manifest = self._manifest(self.root)
         dirs = [self.root]
         for key in ("data", "data_dir", "source", "input"):
@@ -187,8 +195,6 @@ class CommerceSource:
                                       "(is this the --out directory of `citywall commerce build`?)")
         # The data directory's manifest says whether the data was generated (simulated).
         self.manifest_simulated = any(bool(self._manifest(d).get("simulated")) for d in self.dirs)
-        self.lock = threading.Lock()
-        self._cache: OrderedDict[str, Any] = OrderedDict()
         self._columns: dict[str, list[str]] = {}
         try:
             missing = {C.quarter, C.district, C.business_type} - set(self.columns("indicators"))
@@ -237,22 +243,35 @@ class CommerceSource:
                 self._columns[name] = [r["column_name"] for r in self.query(f"DESCRIBE SELECT * FROM {self.scan(name)}")]
         return self._columns[name]
 
-    def _signature(self) -> tuple[float, ...]:
-        """Changes when a table file is rewritten: cached lists are rebuilt then."""
-        out = []
-        for files in self.tables.values():
-            for p in files[:50]:
-                try:
-                    out.append(p.stat().st_mtime)
-                except OSError:
-                    out.append(-1.0)
+    def _listing(self) -> tuple[Any, ...]:
+        """What the answers depend on: the manifests and every table file (path, modification time),
+        found afresh (a few dozen stat calls)."""
+        out: list[Any] = []
+        for d in self.dirs:
+            m = d / "manifest.json"
+            out.append((str(m), m.stat().st_mtime_ns if m.is_file() else -1))
+        for name in ("indicators", "district_indicators", "trends", "districts", "business_types"):
+            for d in self.dirs:
+                for p in _files(d / name):
+                    try:
+                        out.append((str(p), p.stat().st_mtime_ns))
+                    except OSError:
+                        out.append((str(p), -1))
         return tuple(out)
 
     def cached(self, key: str, make: Any) -> Any:
-        """`make()`, kept until a table file changes. The least recently used of more than CACHE_SIZE
-        entries are dropped (one map view per business type and quarter would otherwise accumulate)."""
-        sig = self._signature()
+        """`make()`, kept until a table file or a manifest changes (then the tables are found again).
+        The least recently used of more than CACHE_SIZE entries are dropped (one map view per business
+        type and quarter would otherwise accumulate)."""
+        sig = self._listing()
         with self.lock:
+            if sig != self._listed:
+                try:
+                    self._discover()
+                except CommerceSourceError as exc:  # e.g. caught halfway through a rebuild
+                    raise HTTPException(503, f"the commerce source changed and is not usable now: {exc}") from None
+                self._cache.clear()
+                sig = self._listed = self._listing()
             hit = self._cache.get(key)
             if hit is not None and hit[0] == sig:
                 self._cache.move_to_end(key)

@@ -376,11 +376,17 @@ def test_batches_add_up_to_the_same_table(tmp_path: Path) -> None:
     (0, "customer_age_band", 70, "row 1, column customer_age_band"),
     (4, "business_type_code", "XX100001", "row 5, column business_type_code: unknown code 'XX100001'"),  # not a CSnxxxxx code
     (1, "district_code", "31100", "row 2, column district_code: unknown code '31100'"),  # not 7 digits
+    (3, "customer_sex", None, "row 4, column customer_sex"),  # missing values too
+    (2, "amount_krw", None, "row 3, column amount_krw"),
+    (4, "customer_age_band", None, "row 5, column customer_age_band"),
+    (1, "paid_at", None, "row 2, column paid_at"),
+    (0, "business_type_code", None, "row 1, column business_type_code"),
 ])
 def test_raw_bad_rows_are_named(tmp_path: Path, i: int, col: str, value: Any, match: str) -> None:
     rows = [list(r) for r in PAYMENTS]
     rows[i][list(aggregate.RAW_COLUMNS).index(col)] = value
-    raw = write_payments(tmp_path / "raw", [tuple(r) for r in rows])
+    nullable = pa.schema([f.with_nullable(True) for f in schema.PAYMENTS])  # a city's export may have gaps
+    raw = write_payments(tmp_path / "raw", [tuple(r) for r in rows], nullable)
     with engines.session() as con, pytest.raises(aggregate.RawDataError, match=match) as err:
         aggregate.aggregate(con, raw)
     assert "part-00000.parquet" in str(err.value)

@@ -8,9 +8,11 @@ and age-band splits, each as `*_selng_amt` (KRW) and `*_selng_co` (payments).
 Why it is one grouped scan with filtered sums: the raw data (billions of rows) never fits in memory, and
 a single pass with conditional aggregates lets DuckDB stream the Parquet files with a small hash table
 (districts x types x quarters) under `memory_limit`, spilling to `temp_directory` if it must; Spark does
-the same across executors. The validity checks ride along in the same scan (counts of bad rows per
-group), so good data costs one pass; only when a bad row exists does a second, targeted scan find its
-file, row and column for the error.
+the same across executors. The validity checks cost the scan almost nothing: they are read off the
+sums it makes anyway (a payment whose sex is not M or F is in neither sex split, so the splits fall
+short of the total; likewise an age band outside 10..60; a null key makes a null group) plus two
+cheap aggregates of the amount (its minimum, its non-null count). Good data costs one pass; only when
+a check fails does a second, targeted scan find the first bad row's file, row and column.
 
 Why DuckDB reads the files in batches (`batch_rows`, 10^8 rows by default): when every file holds
 payments of every district, type and quarter (~2 million groups), the grouped scan under a 2 GB cap
@@ -64,10 +66,9 @@ def _conditions(t: Any) -> dict[str, Any]:
 
 
 def _derived(t: Any) -> Any:
-    """The raw table with weekday (0 = Monday on every Ibis backend), hour, quarter, age band and the
-    bad-row flag computed once per row, so that the 50 filtered aggregates compare small integers
-    instead of re-deriving them from the timestamp (most of the scan's cost otherwise)."""
-    import ibis
+    """The raw table with weekday (0 = Monday on every Ibis backend), hour, quarter and age band
+    computed once per row, so that the 50 filtered aggregates compare small integers instead of
+    re-deriving them from the timestamp (most of the scan's cost otherwise)."""
     import ibis.expr.datatypes as dt
 
     # The Korean wall clock, converted once per row (the session time zone is Asia/Seoul on both engines):
@@ -78,25 +79,13 @@ def _derived(t: Any) -> Any:
         stdr_yyqu_cd=local.year().cast("int64") * 10 + local.quarter().cast("int64"),
         trdar_cd=t.district_code.cast("string"), svc_induty_cd=t.business_type_code.cast("string"),
         _dow=local.day_of_week.index(), _hour=local.hour(), _age=t.customer_age_band.cast("int64"),
-        _bad=ibis.or_(*bad_row(t).values()),
     )
 
 
-def bad_row(t: Any) -> dict[str, Any]:
-    """column -> Ibis boolean "this row is bad in this column" (null keys, negative amounts, unknown codes)."""
-    return {
-        "paid_at": t.paid_at.isnull(),
-        "district_code": t.district_code.isnull(),
-        "business_type_code": t.business_type_code.isnull(),
-        "amount_krw": t.amount_krw.isnull() | (t.amount_krw < 0),
-        "customer_sex": t.customer_sex.isnull() | ~t.customer_sex.isin([c for _, c in SEXES]),
-        "customer_age_band": t.customer_age_band.isnull() | ~t.customer_age_band.cast("int64").isin([b for _, b in AGE_BANDS]),
-    }
-
-
 def sales_expr(t: Any) -> Any:
-    """The aggregation, as one Ibis expression over the raw payments table `t`. `_bad_rows` counts
-    rows failing a check; the caller raises if it is not zero, so the sums are only used when all rows are good."""
+    """The aggregation, as one Ibis expression over the raw payments table `t`, with `_amount_min` and
+    `_amount_n` for the checks (`bad_groups`); the caller raises if any group fails them, so the sums
+    are only used when all rows are good."""
     d = _derived(t)
     aggs: dict[str, Any] = {}
     for prefix, cond in _conditions(d).items():
@@ -104,8 +93,31 @@ def sales_expr(t: Any) -> Any:
         # filtering them here would only cost a second predicate per aggregate on every good row.
         aggs[f"{prefix}_selng_amt"] = _int64_sum(d.amount_krw, where=cond)
         aggs[f"{prefix}_selng_co"] = d.count(where=cond)
-    aggs["_bad_rows"] = d._bad.cast("int64").sum()
+    aggs["_amount_min"] = d.amount_krw.min()
+    aggs["_amount_n"] = d.amount_krw.count()
     return d.group_by(list(KEYS)).aggregate(**aggs)
+
+
+CHECKS = ("_amount_min", "_amount_n")  # columns of sales_expr that are not part of the sales table
+
+
+def bad_groups(table: Any) -> int:
+    """How many groups of the aggregated Arrow table hold a bad row: a null key (paid_at, district or
+    type missing), a negative or missing amount, a sex other than M/F or an age band other than
+    10..60 (such a payment is in no split of its kind, so the splits add up to less than the total)."""
+    import pyarrow.compute as pc
+
+    total = table["thsmon_selng_co"]
+    bad = pc.or_(pc.or_(pc.is_null(table["stdr_yyqu_cd"]), pc.is_null(table["trdar_cd"])), pc.is_null(table["svc_induty_cd"]))
+    bad = pc.or_(bad, pc.less(pc.fill_null(table["_amount_min"], -1), 0))
+    bad = pc.or_(bad, pc.not_equal(table["_amount_n"], total))
+    sexes = pc.add(table["ml_selng_co"], table["fml_selng_co"])
+    bad = pc.or_(bad, pc.not_equal(sexes, total))
+    ages = table[f"{AGE_BANDS[0][0]}_selng_co"]
+    for p, _ in AGE_BANDS[1:]:
+        ages = pc.add(ages, table[f"{p}_selng_co"])
+    bad = pc.or_(bad, pc.not_equal(ages, total))
+    return int(pc.sum(pc.cast(pc.fill_null(bad, True), "int64")).as_py() or 0)
 
 
 def _int64_sum(col: Any, where: Any = None) -> Any:
@@ -121,7 +133,7 @@ def combine_expr(acc: Any, part: Any) -> Any:
     u = acc.union(part.select(*acc.columns), distinct=False)
     # Plain sums: DuckDB keeps them as HUGEINT in the running total, and materialize / normalize bring
     # them back to int64 (cheaper than _int64_sum's two casts per value on every batch).
-    return u.group_by(list(KEYS)).aggregate(**{c: u[c].sum() for c in acc.columns if c not in KEYS})
+    return u.group_by(list(KEYS)).aggregate(**{c: u[c].min() if c == "_amount_min" else u[c].sum() for c in acc.columns if c not in KEYS})
 
 
 def file_batches(files: list[Path], batch_rows: int) -> list[list[Path]]:
@@ -274,10 +286,10 @@ def aggregate(con: Any, raw: Path, out: Path | None = None, progress: Callable[[
         base = Path(raw) / "payments" if (Path(raw) / "payments").is_dir() else Path(raw)
         expr = sales_expr(con.read_parquet(str(base), table_name="raw_payments"))
     table = engines.normalize(engines.collect(con, expr))
-    bad = pa.compute.sum(table["_bad_rows"]).as_py() or 0
+    bad = bad_groups(table)
     if bad:
-        raise RawDataError(f"{bad:,} bad raw payment row(s); first: {locate_bad_row(files)}")
-    table = table.drop_columns(["_bad_rows"])  # row order is the engine's; write_sales sorts each quarter's file
+        raise RawDataError(f"bad raw payment rows in {bad:,} district x business type x quarter group(s); first: {locate_bad_row(files)}")
+    table = table.drop_columns(list(CHECKS))  # row order is the engine's; write_sales sorts each quarter's file
     check_codes(table, files)
     rows_in = pa.compute.sum(table["thsmon_selng_co"]).as_py() or 0
     if simulated is None:

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from citywall.analytics.commerce import aggregate, engines, indicators, schema
+from citywall.analytics.commerce import aggregate, engines, indicators, report, schema
 
 D1, D2, D3 = "3110001", "3110002", "3110003"
 T1, T2 = "CS100001", "CS100002"
@@ -257,6 +257,8 @@ def test_cli_build_report_aggregate(tmp_path: Path, data: Path, capsys: pytest.C
     assert main(["commerce", "report", "--built", str(tmp_path / "out"), "--district", D1, "--district", D2]) == 0
     out = capsys.readouterr().out
     assert out.startswith("SIMULATED") and f"District {D2}" in out
+    side = out[out.index("Comparison, all business types, quarter 20242"):]  # two districts: side by side too
+    assert D1 in side and D2 in side and side.count("\n") == len(report.COMPARED) + 2  # title, header, rows
     assert main(["commerce", "report", "--built", str(tmp_path / "out"), "--district", "3119999"]) == 2
     assert "3119999" in capsys.readouterr().err
     # `--data` given build's OUT (the issue's `report --data DIR`): read as built, not a missing-table error

@@ -262,6 +262,8 @@ def run_report(args: argparse.Namespace) -> int:
     try:
         tables = report.load(data, built)
         texts = [report.district_report(None, d, args.quarter, tables=tables, top=args.top) for d in args.district]
+        if len(args.district) > 1:
+            texts.append(report.comparison(tables, args.district, args.quarter))
     except (ValueError, OSError) as exc:
         print(f"citywall commerce report: {exc}", file=sys.stderr)
         return 2

@@ -60,7 +60,8 @@ def connect(options: EngineOptions | None = None) -> Any:
             config["threads"] = int(options.threads)
         con = ibis.duckdb.connect(":memory:", **config)
         con.raw_sql(f"SET TimeZone = '{TIMEZONE}'")
-        if options.progress:
+        # DuckDB draws its bar on stdout: only on a terminal, so that `build ... > file` gets the results alone.
+        if options.progress and sys.stdout.isatty():
             con.raw_sql("SET enable_progress_bar = true")
             con.raw_sql("SET enable_progress_bar_print = true")
         return con

@@ -1,7 +1,7 @@
 """A district's indicators as text: what `citywall commerce report` prints.
 
-Computed from the data directory on DuckDB (a city's quarterly tables are small enough to build in
-seconds), or read from a built OUT directory if one is given, so the text always matches `build`.
+Computed from the data directory on DuckDB (the whole build: tens of seconds for Seoul's 20 quarters),
+or read from a built OUT directory if one is given (about a second), so the text always matches `build`.
 Simulated data says so in the first line.
 """
 
@@ -53,6 +53,17 @@ def _cut(text: str, width: int) -> str:
     return out + " " * (width - used)
 
 
+def _rows(table: Any, district: str, quarter: int | None = None) -> list[dict[str, Any]]:
+    """The district's rows (of one quarter) as dicts: filtered in Arrow first, since a city's tables
+    have hundreds of thousands of rows and turning all of them into dicts took most of a minute."""
+    import pyarrow.compute as pc
+
+    mask = pc.equal(table["trdar_cd"], district)
+    if quarter is not None:
+        mask = pc.and_(mask, pc.equal(table["stdr_yyqu_cd"], quarter))
+    return table.filter(mask).to_pylist()
+
+
 def _pct(v: Any) -> str:
     return "n/a" if v is None else f"{v:+.1f}%"
 
@@ -62,7 +73,7 @@ def district_report(data: Path | None, district: str, quarter: int | None = None
     """The text for one district (latest quarter unless given): totals, change index, risk, trends, and
     its business types by sales."""
     tables = tables or load(data, built)
-    dist = [r for r in tables["district_indicators"].to_pylist() if r["trdar_cd"] == district]
+    dist = _rows(tables["district_indicators"], district)
     if not dist:
         raise IndicatorError(f"unknown district code {district!r}: not in district_indicators")
     quarters = sorted({r["stdr_yyqu_cd"] for r in dist})
@@ -70,9 +81,8 @@ def district_report(data: Path | None, district: str, quarter: int | None = None
     if q not in quarters:
         raise IndicatorError(f"district {district} has no data for quarter {q} (has {quarters[0]}..{quarters[-1]})")
     d = next(r for r in dist if r["stdr_yyqu_cd"] == q)
-    tr = {(r["svc_induty_cd"]): r for r in tables["trends"].to_pylist() if r["trdar_cd"] == district and r["stdr_yyqu_cd"] == q}
-    types = sorted((r for r in tables["indicators"].to_pylist() if r["trdar_cd"] == district and r["stdr_yyqu_cd"] == q),
-                   key=lambda r: -(r["thsmon_selng_amt"] or 0))
+    tr = {r["svc_induty_cd"]: r for r in _rows(tables["trends"], district, q)}
+    types = sorted(_rows(tables["indicators"], district, q), key=lambda r: -(r["thsmon_selng_amt"] or 0))
     lines = []
     if d["simulated"]:
         lines.append("SIMULATED data (generated, not Seoul's published figures)")
@@ -103,3 +113,31 @@ def district_report(data: Path | None, district: str, quarter: int | None = None
                      f"{_fmt(r['closing_rate']):>6} {_fmt(r['closure_rate_3y']):>6} {_fmt(r['sales_per_store'], '', 0):>16} "
                      f"{_fmt(r['overcrowding_index'], '', 2):>5} {_pct(tt.get('thsmon_selng_amt_qoq_pct')):>9}  {r['risk_signal'] or 'n/a'}")
     return "\n".join(lines)
+
+
+COMPARED = (("stores", "similr_induty_stor_co", ""), ("opening rate", "opening_rate", "%"), ("closing rate", "closing_rate", "%"),
+            ("franchise share", "franchise_share", "%"), ("sales KRW", "thsmon_selng_amt", ""), ("sales/store KRW", "sales_per_store", ""),
+            ("floating pop.", "tot_flpop_co", ""), ("3y closure", "closure_rate_3y", "%"), ("overcrowding", "overcrowding_index", ""),
+            ("change index", "change_index", ""), ("risk signal", "risk_signal", ""))
+
+
+def comparison(tables: dict[str, Any], districts: list[str], quarter: int | None = None) -> str:
+    """Up to four districts side by side (all business types, one quarter: the latest unless given),
+    as Seoul's service compares them."""
+    rows = []
+    for code in districts:
+        dist = _rows(tables["district_indicators"], code)
+        if not dist:
+            raise IndicatorError(f"unknown district code {code!r}: not in district_indicators")
+        q = quarter if quarter is not None else max(r["stdr_yyqu_cd"] for r in dist)
+        rows.append(next((r for r in dist if r["stdr_yyqu_cd"] == q), {"trdar_cd": code, "stdr_yyqu_cd": q}))
+    width = 16
+    out = [f"Comparison, all business types, quarter {', '.join(sorted({str(r['stdr_yyqu_cd']) for r in rows}))}",
+           f"  {'':<16}" + "".join(f" {_cut(r['trdar_cd'] + ' ' + (r.get('trdar_cd_nm') or ''), width)}" for r in rows)]
+    for label, col, unit in COMPARED:
+        cells = []
+        for r in rows:
+            v = r.get(col)
+            cells.append(_fmt(v, unit, 2 if col == "overcrowding_index" else (1 if unit else 0)) if not isinstance(v, str) else v)
+        out.append(f"  {label:<16}" + "".join(f" {c:>{width}}" for c in cells))
+    return "\n".join(out)

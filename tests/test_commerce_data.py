@@ -457,6 +457,11 @@ def test_cli_generate_and_generate_raw(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "SIMULATED" in out and "A 1090, D 250, R 300, U 6" in out
     assert sorted(p.name for p in (data / "sales").iterdir()) == ["stdr_yyqu_cd=20253", "stdr_yyqu_cd=20254"]
+    again = main(["commerce", "generate", "--out", str(tmp_path / "again"), "--seed", "2", "--quarters", "2", "--quiet"])
+    assert again == 0 and main(["commerce", "generate", "--out", str(tmp_path / "again"), "--seed", "3", "--quarters", "1", "--quiet"]) == 0
+    for table in ("sales", "stores", "flpop", "change"):  # a rerun does not leave the first run's other quarter behind
+        assert [p.name for p in (tmp_path / "again" / table).iterdir()] == ["stdr_yyqu_cd=20254"], table
+    capsys.readouterr()
     raw = tmp_path / "raw"
     assert main(["commerce", "generate-raw", "--rows", "12k", "--out", str(raw), "--data", str(data), "--chunk-rows", "5000"]) == 0
     captured = capsys.readouterr()

@@ -347,6 +347,10 @@ def test_raw_aggregation_equals_direct_computation(tmp_path: Path) -> None:
     whole = pq.read_table(tmp_path / "out" / "sales", partitioning=None)  # the files agree with the layout's types: one dataset
     assert whole.num_rows == table.num_rows and whole.schema.field("stdr_yyqu_cd").type == pa.int32()
     assert whole.schema.field("thsmon_selng_amt").type == schema.SALES.field("thsmon_selng_amt").type
+    # A rerun into the same OUT with only the second quarter's payments holds that quarter alone.
+    with engines.session() as con:
+        aggregate.aggregate(con, write_payments(tmp_path / "raw2", PAYMENTS[3:]), out=tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out" / "sales").iterdir()) == ["stdr_yyqu_cd=20242"]
     assert sorted(aggregate.sales_columns()) == sorted(schema.SALES_MEASURES)
 
 

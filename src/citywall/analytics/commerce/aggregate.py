@@ -346,11 +346,13 @@ def write_sales(table: Any, out: Path) -> None:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from citywall.analytics.commerce.schema import SALES
+    from citywall.analytics.commerce.schema import SALES, drop_other_quarters
 
     target = pa.schema([SALES.field(c) if c in SALES.names else table.schema.field(c) for c in table.column_names])
     table = table.cast(target)
-    for q in sorted(set(table["stdr_yyqu_cd"].to_pylist())):
+    quarters = sorted(set(table["stdr_yyqu_cd"].to_pylist()))
+    drop_other_quarters(out, "sales", set(quarters))  # a rerun into the same OUT holds this run's quarters only
+    for q in quarters:
         part = table.filter(pc.equal(table["stdr_yyqu_cd"], q)).sort_by([("trdar_cd", "ascending"), ("svc_induty_cd", "ascending")])
         d = out / "sales" / f"stdr_yyqu_cd={q}"
         d.mkdir(parents=True, exist_ok=True)

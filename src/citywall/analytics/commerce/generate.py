@@ -443,6 +443,7 @@ def write_simulation(sim: Simulation, out: str | Path) -> dict[str, Any]:
     pq.write_table(sim.districts, S.table_path(out, "districts"))
     pq.write_table(sim.business_types, S.table_path(out, "business_types"))
     for name, by_q in sim.tables.items():
+        S.drop_other_quarters(out, name, set(by_q))
         for q, table in by_q.items():
             S.write_quarter(table, out, name, q)
     manifest = sim.manifest()

@@ -222,6 +222,21 @@ def write_quarter(table: pa.Table, data_dir: Any, name: str, quarter: int) -> An
     return path
 
 
+def drop_other_quarters(data_dir: Any, name: str, keep: set[int]) -> list[int]:
+    """Remove the partitions of table `name` whose quarter is not in `keep`: a rerun into the same
+    directory (fewer quarters, another seed) then holds exactly what it wrote, not a mix of two runs.
+    Returns the quarters removed."""
+    import shutil
+
+    removed = []
+    for d in sorted(table_path(data_dir, name).glob("stdr_yyqu_cd=*")):
+        q = d.name.split("=", 1)[1]
+        if not (q.isdigit() and int(q) in keep):
+            shutil.rmtree(d)
+            removed.append(int(q) if q.isdigit() else -1)
+    return removed
+
+
 def read_quarterly(data_dir: Any, name: str, quarters: list[int] | None = None,
                    columns: list[str] | None = None) -> pa.Table:
     """A quarterly table of a data directory as one Arrow table in SCHEMAS[name] (or `columns`),

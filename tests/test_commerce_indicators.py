@@ -281,6 +281,10 @@ def test_missing_table_is_named(tmp_path: Path, data: Path) -> None:
     shutil.rmtree(bad / "flpop")
     with engines.session() as con, pytest.raises(engines.EngineError, match="flpop"):
         indicators.build(con, bad)
+    shutil.rmtree(bad / "working")
+    (bad / "districts.parquet").unlink()
+    with engines.session() as con, pytest.raises(engines.EngineError, match="missing tables districts, flpop, working"):
+        indicators.build(con, bad)  # all of them named at once
 
 
 def test_codes_missing_from_districts_or_business_types_are_named(tmp_path: Path, data: Path) -> None:

@@ -179,6 +179,12 @@ def register(con: Any, data: Path, names: tuple[str, ...] = PLAIN + QUARTERLY) -
     data = Path(data)
     if not data.is_dir():
         raise EngineError(f"{data}: not a directory (expected a commerce data directory)")
+    from citywall.analytics.commerce.schema import table_path
+
+    missing = [n for n in names if not table_path(data, n).exists()]
+    if len(missing) > 1:  # say everything that is needed at once, not one table per attempt
+        raise EngineError(f"{data}: missing tables {', '.join(missing)} (a data directory needs {', '.join(names)}; "
+                          "`citywall commerce import` reads Seoul's files for each, `generate` makes all of them)")
     out = {}
     for name in names:
         single = data / f"{name}.parquet"

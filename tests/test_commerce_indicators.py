@@ -163,10 +163,12 @@ def test_overcrowding_average_counts_only_districts_with_the_type(tmp_path: Path
             r.update(similr_induty_stor_co=0, stor_co=0, frc_stor_co=0, opbiz_stor_co=0, clsbiz_stor_co=0)
     pq.write_table(pa.Table.from_pylist(rows, schema=t.schema), f)
     with engines.session() as con:
-        ind = indicators.build(con, copy)["indicators"]
-    r = row(ind, trdar_cd=D1, svc_induty_cd=T1, stdr_yyqu_cd=20242)
+        built = indicators.build(con, copy)
+    r = row(built["indicators"], trdar_cd=D1, svc_induty_cd=T1, stdr_yyqu_cd=20242)
     assert r["seoul_stores_per_1000_flpop"] == pytest.approx(33 / 50_000 * 1000)
     assert r["overcrowding_index"] == pytest.approx(0.8 / 0.66)
+    # ... and D3 counts one business type present that quarter, not two (its T1 row has no store).
+    assert row(built["district_indicators"], trdar_cd=D3, stdr_yyqu_cd=20242)["business_types"] == 1
 
 
 def test_change_index_from_operating_months(duck: dict[str, pa.Table]) -> None:

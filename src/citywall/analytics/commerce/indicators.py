@@ -206,7 +206,8 @@ def district_indicators(tables: dict[str, Any]) -> Any:
     """`district_indicators`: district x quarter, over all business types (sums, then the same rates)."""
     st = tables["stores"]
     sums = {c: st[c].cast("int64").sum().cast("int64") for c in STORE_COUNTS}  # DuckDB sums to HUGEINT
-    s = st.group_by(list(DKEYS)).aggregate(business_types=st.svc_induty_cd.nunique().cast("int64"), **sums)
+    # business_types: the types with at least one store (a row of 0 stores after the last one closed is not a type present)
+    s = st.group_by(list(DKEYS)).aggregate(business_types=st.svc_induty_cd.nunique(where=st.similr_induty_stor_co > 0).cast("int64"), **sums)
     sa = tables["sales"]
     sales = sa.group_by(list(DKEYS)).aggregate(**{c: sa[c].cast("int64").sum().cast("int64") for c in schema.SALES_MEASURES})
     pop = _population(tables)

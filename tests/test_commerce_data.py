@@ -327,6 +327,35 @@ def _write_csv(path: Path, header: list[str], rows: list[list[str]], encoding: s
     return path
 
 
+def test_errors_name_the_csv_line_across_blank_lines_and_quoted_newlines(tmp_path):
+    ok = ",".join(_sales_line(20241, "A", "3110001", "CS100001", 5_000_000, 250))
+    bad = ",".join(_sales_line(20241, "A", "3110002", "CS100001", -5, 250))  # a negative amount
+    name_with_newline = ok.replace("서촌", '"서촌\n(경복궁)"')  # one record over lines 2-3
+    text = "\n".join([",".join(SALES_HEADER), name_with_newline, "", bad]) + "\n"  # blank line 4, the bad record on line 5
+    f = tmp_path / "sales.csv"
+    f.write_bytes(text.encode("cp949"))
+    with pytest.raises(CommerceDataError, match=r"sales\.csv, row 5, column 당월_매출_금액"):
+        read_csv(f)
+    # A whole number written "12.0" is fine; the first value that is not a number is named, not the "12.0".
+    cells = _sales_line(20241, "A", "3110003", "CS100001", 5_000_000, 250)
+    col = SALES_HEADER.index(KOREAN["thsmon_selng_co"])
+    rows = [list(cells), list(cells), list(cells)]
+    rows[0][col], rows[1][3], rows[2][3] = "250.0", "3110004", "3110005"
+    rows[1][col] = "abc"
+    with pytest.raises(CommerceDataError, match=r"row 3, column 당월_매출_건수.*'abc'"):
+        read_csv(_write_csv(tmp_path / "s2.csv", SALES_HEADER, rows))
+
+
+def test_a_stray_cp949_line_in_a_utf8_file_is_named_by_its_line(tmp_path):
+    lines = [",".join(SALES_HEADER).encode("utf-8"),
+             ",".join(_sales_line(20241, "A", "3110001", "CS100001", 5_000_000, 250)).encode("utf-8"),
+             ",".join(_sales_line(20241, "A", "3110002", "CS100001", 5_000_000, 250)).encode("cp949")]  # line 3
+    f = tmp_path / "mixed.csv"
+    f.write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(CommerceDataError, match=r"mixed\.csv, row 3, column 상권_구분_코드_명.*not valid text in UTF-8 and CP949"):
+        read_csv(f)
+
+
 def test_reader_reads_cp949_korean_headers(tmp_path):
     f = _write_csv(tmp_path / "서울시_추정매출.csv", SALES_HEADER,
                    [_sales_line(20241, "A", "3110001", "CS100001", 5_000_000, 250),

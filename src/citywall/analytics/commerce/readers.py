@@ -152,7 +152,9 @@ def decode(data: bytes, file: str, encoding: str | None = None) -> tuple[str, st
             failures.append((enc, e))
         except LookupError:
             raise CommerceDataError(file, None, None, f"unknown encoding {enc!r}") from None
-    enc, err = failures[-1]  # CP949's complaint when detecting: the likelier encoding of a Korean file
+    # When detecting, report the encoding that read furthest: a UTF-8 file with one stray CP949 line
+    # fails in UTF-8 at that line, but in CP949 already at the header's first Korean syllable.
+    enc, err = max(failures, key=lambda f: f[1].start)
     line_start = data.rfind(b"\n", 0, err.start) + 1
     line = data.count(b"\n", 0, err.start) + 1
     header = data.split(b"\n", 1)[0].decode(enc, errors="replace")
@@ -193,28 +195,33 @@ def read_csv(path: str | Path, dataset: str | None = None, *, encoding: str | No
             seen[c] = i
     values: list[list[str]] = [[] for _ in header]
     width = len(header)
-    for line, row in enumerate(rows, start=2):
+    lines: list[int] = []  # the CSV line each kept record starts on (blank lines and quoted newlines shift them)
+    start = rows.line_num + 1
+    for row in rows:
+        line, start = start, rows.line_num + 1
         if not row:
             continue
         if len(row) != width:
             raise CommerceDataError(file, line, None, f"{len(row)} fields, the header has {width}")
+        lines.append(line)
         for j, v in enumerate(row):
             values[j].append(v)
     cols = {c: pa.array(values[i], pa.string()) for c, i in seen.items()}
     if "stdr_yyqu_cd" not in cols and {"stdr_yy_cd", "stdr_qu_cd"} <= set(cols):
         cols["stdr_yyqu_cd"] = pc.binary_join_element_wise(cols["stdr_yy_cd"], cols["stdr_qu_cd"], "")
     table = pa.table(cols) if cols else pa.table({"_": pa.array([], pa.string())})
-    if ds == "districts":
-        table = _district_coordinates(table, file, city)
     try:
+        if ds == "districts":
+            table = _district_coordinates(table, file, city)
         return ds, S.validate(table, ds, file, first_row=2, known=known)
-    except CommerceDataError as e:  # name the column as the file spells it, and as the layout does
+    except CommerceDataError as e:  # the record's CSV line; the column as the file spells it, and as the layout does
+        row = lines[e.row - 2] if e.row is not None and 0 <= e.row - 2 < len(lines) else e.row
         if e.column is None:
-            raise
+            raise CommerceDataError(file, row, None, e.problem) from None
         spelled = [f"{header[seen[c]].strip()} ({c})" if c in seen and header[seen[c]].strip().lower() != c
                    else f"{KOREAN[c]} ({c})" if c not in seen and c in KOREAN else c
                    for c in e.column.split(", ")]
-        raise CommerceDataError(file, e.row, ", ".join(spelled), e.problem) from None
+        raise CommerceDataError(file, row, ", ".join(spelled), e.problem) from None
 
 
 def _district_coordinates(table: pa.Table, file: str, city: Any) -> pa.Table:

@@ -414,11 +414,19 @@ def _cast(col: pa.ChunkedArray, f: pa.Field, file: str, first_row: int) -> pa.Ch
     except CommerceDataError:
         raise
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        numeric = pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
         for i, v in enumerate(col.to_pylist()):
             if v is None:
                 continue
+            text = v.replace(",", "").strip() if isinstance(v, str) else v
+            if numeric and isinstance(text, str):  # the same rule as above: "12.0" is a whole number
+                try:
+                    float(text) if text else None
+                    continue
+                except ValueError:
+                    raise CommerceDataError(file, first_row + i, f.name, f"not a {f.type}: {v!r}") from None
             try:
-                pa.array([v.replace(",", "").strip() if isinstance(v, str) else v]).cast(f.type)
+                pa.array([text]).cast(f.type)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
                 raise CommerceDataError(file, first_row + i, f.name, f"not a {f.type}: {v!r}") from None
         raise CommerceDataError(file, None, f.name, f"column of type {col.type} does not convert to {f.type}") from None

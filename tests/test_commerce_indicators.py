@@ -238,6 +238,8 @@ def test_compare_up_to_four(duck: dict[str, pa.Table]) -> None:
         indicators.compare(duck["district_indicators"], [D1, D2, D3, "3110004", "3110005"])
     with pytest.raises(indicators.IndicatorError, match="3119999"):
         indicators.compare(duck["district_indicators"], [D1, "3119999"])
+    with pytest.raises(indicators.IndicatorError, match=f"no rows for district\\(s\\) {D1}, {D2} in quarter 20194, business type {T1}"):
+        indicators.compare(duck["indicators"], [D1, D2], quarter=20194, business_type=T1)  # known districts, no such quarter
 
 
 def test_report_text(data: Path) -> None:

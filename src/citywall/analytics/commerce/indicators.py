@@ -352,4 +352,9 @@ def compare(table: Any, districts: list[str], quarter: int | None = None, busine
     mask = pc.and_(pc.is_in(table["trdar_cd"], value_set=pa.array(districts)), pc.equal(table["stdr_yyqu_cd"], quarter))
     if business_type is not None and "svc_induty_cd" in table.column_names:
         mask = pc.and_(mask, pc.equal(table["svc_induty_cd"], business_type))
-    return table.filter(mask)
+    rows = table.filter(mask)
+    absent = [d for d in districts if d not in set(rows["trdar_cd"].to_pylist())]
+    if absent:  # known districts without a row in that quarter (or of that type): said, not silently fewer
+        what = f"quarter {quarter}" + (f", business type {business_type}" if business_type is not None else "")
+        raise IndicatorError(f"no rows for district(s) {', '.join(absent)} in {what}")
+    return rows

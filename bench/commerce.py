@@ -2,10 +2,12 @@
 
 1. DuckDB through citywall (`aggregate.aggregate`: the Ibis expression, validity checks in the same scan,
    sorted Arrow result) against a hand-written DuckDB SQL query of the same aggregation, same files,
-   same memory limit, same run (alternating, best of --repeat). Goal: ratio (baseline s / citywall s) >= 0.9.
+   same batches, same memory limit, same run: the two sides take turns batch by batch (the hand-written
+   one in a second process), best of --repeat. Goal: ratio (baseline s / citywall s) >= 0.9.
 2. The same aggregation through citywall on Spark local mode (local[2]) on a smaller row count.
-3. Peak memory: VmHWM of this process (read from /proc/self/status after each phase; DuckDB runs in
-   this process, Spark's JVM is a child whose VmHWM is read before it stops) and DuckDB's memory_limit.
+3. Peak memory: VmHWM of each side's process (read from /proc/self/status; citywall's DuckDB runs in
+   this process, the hand-written side in its own, Spark's JVM is a child whose VmHWM is read before
+   it stops) and DuckDB's memory_limit.
 4. From the measured rates: machine time for 10 billion rows a month on each engine.
 
 The raw rows are SIMULATED: `citywall.analytics.commerce.rawgen` (`citywall commerce generate-raw`; rows follow the simulated
@@ -110,24 +112,57 @@ def baseline_sql(files: list[Path]) -> str:
             f"{', '.join(parts)} FROM ({local}) GROUP BY ALL")
 
 
-def baseline(bcon: Any, files: list[Path], batch_rows: int) -> Any:
-    """The hand-written side: baseline_sql over the same batches of files as citywall's, each added
-    into a running total by a hand-written SQL sum (one query when there is one batch)."""
+def baseline_batches(files: list[Path], batch_rows: int, memory_limit: str, spill: Path, threads: int, conn: Any) -> None:
+    """The hand-written side, in its own process (so that its peak memory is its own) and one batch
+    at a time on request (so that it runs interleaved with citywall's batches and both meet the same
+    machine): baseline_sql over the same batches of files as citywall's, each batch's groups appended
+    to a table by hand and added up at the end by a hand-written SQL sum (one query when there is one
+    batch). Requests on `conn`: "batch" runs the next batch, "finish" the final sum; each answer is
+    the seconds it took (the first includes connecting); "finish" also writes the result to OUT.parquet
+    for the identity check and answers (seconds, VmHWM)."""
+    import duckdb
+    import pyarrow.parquet as pq
+
     from citywall.analytics.commerce import aggregate
 
     batches = aggregate.file_batches(files, batch_rows)
-    if len(batches) == 1:
-        return bcon.sql(baseline_sql(files)).to_arrow_table()
+    keys = ", ".join(aggregate.KEYS)
     measures = aggregate.sales_columns()
-    sums = ", ".join(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in measures)
+    casts = ", ".join(f"CAST({m} AS BIGINT) AS {m}" for m in measures)
+    sums = ", ".join(f"CAST(sum({m}) AS BIGINT) AS {m}" for m in measures)
+    reset_hwm()
+    bcon, result = None, None
     for i, batch in enumerate(batches):
-        if i == 0:
-            bcon.execute(f"CREATE OR REPLACE TEMP TABLE total_0 AS {baseline_sql(batch)}")
-            continue
-        bcon.execute(f"CREATE OR REPLACE TEMP TABLE total_{i % 2} AS SELECT stdr_yyqu_cd, trdar_cd, svc_induty_cd, {sums} "
-                     f"FROM (SELECT stdr_yyqu_cd, trdar_cd, svc_induty_cd, {', '.join(measures)} FROM total_{(i - 1) % 2} "
-                     f"UNION ALL SELECT stdr_yyqu_cd, trdar_cd, svc_induty_cd, {', '.join(measures)} FROM ({baseline_sql(batch)})) GROUP BY ALL")
-    return bcon.sql(f"SELECT * FROM total_{(len(batches) - 1) % 2}").to_arrow_table()
+        conn.recv()
+        t0 = time.perf_counter()
+        if bcon is None:
+            bcon = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(spill), "threads": threads})
+            bcon.execute("SET enable_progress_bar = false")  # citywall's shows none either when stdout is not a terminal
+            bcon.execute("LOAD icu")  # the bundled time-zone extension, as citywall's connection has it
+            bcon.execute("SET TimeZone = 'Asia/Seoul'")
+        if len(batches) == 1:
+            result = bcon.sql(baseline_sql(files)).to_arrow_table()
+        else:
+            sql = f"SELECT {keys}, {casts} FROM ({baseline_sql(batch)})"
+            bcon.execute(f"CREATE TEMP TABLE parts AS {sql}" if i == 0 else f"INSERT INTO parts {sql}")
+        conn.send(time.perf_counter() - t0)
+    out = conn.recv()
+    t0 = time.perf_counter()
+    if result is None:
+        result = bcon.sql(f"SELECT {keys}, {sums} FROM parts GROUP BY ALL").to_arrow_table()
+    seconds = time.perf_counter() - t0
+    bcon.close()
+    pq.write_table(result, out)
+    conn.send((seconds, vmhwm()))
+
+
+def warm(files: list[Path]) -> None:
+    """Read the files once (untimed), so that whichever side reads them first is not the one to pay
+    for the disk: both then read from the page cache."""
+    for f in files:
+        with open(f, "rb") as fh:
+            while fh.read(1 << 24):
+                pass
 
 
 class SpillMonitor:
@@ -171,40 +206,76 @@ def reset_hwm() -> None:
 
 
 def run_duckdb(raw: Path, rows: int, memory_limit: str, threads: int, repeat: int, tmp: Path, batch_rows: int) -> dict[str, Any]:
-    import duckdb
+    import multiprocessing
+
+    import pyarrow.parquet as pq
 
     from citywall.analytics.commerce import aggregate, engines
 
     files = aggregate.raw_files(raw)
+    batches = aggregate.file_batches(files, batch_rows)
+    ctx = multiprocessing.get_context("spawn")
     citywall_s, baseline_s, citywall_hwm, baseline_hwm, citywall_spill, baseline_spill = [], [], [], [], [], []
     checked = None
     for i in range(repeat):
+        # The two sides run batch by batch in turn (citywall's in this process, the hand-written one
+        # in a second process; see `turn` for the order), so that a machine that slows down or speeds up during the
+        # run (measured: the same statement varies by 15-20% from one minute to the next here) weighs
+        # on both alike. citywall's time is its whole `aggregate` call less the pauses for the other side.
+        parent, child = ctx.Pipe()
+        other = ctx.Process(target=baseline_batches, args=(files, batch_rows, memory_limit, tmp / "spill-baseline", threads, child))
+        other.start()
+        child.close()  # this process's copy: a failed child is then an EOFError here, not a wait forever
+        their: list[float] = []
+        paused, since = 0.0, time.perf_counter()
+
+        def theirs() -> None:
+            parent.send("batch")
+            their.append(parent.recv())
+
+        def turn(message: str) -> None:
+            # After citywall's batch k: the hand-written batch k unless it already ran; then, for an odd
+            # k + 1, the hand-written batch k + 1 before citywall's, so that each side goes first in
+            # every other pair of batches (whichever comes second meets a machine that the first warmed).
+            nonlocal paused, since
+            if not message.startswith("batch "):  # aggregate's progress line after each batch
+                print(f"     {message}", flush=True)
+                return
+            t = time.perf_counter()
+            k = int(message.split()[1].split("/")[0])  # "batch K/N: ..."
+            if len(their) < k:
+                theirs()
+            print(f"     batch {k}/{len(batches)}: citywall {t - since:.1f} s, hand-written {their[k - 1]:.1f} s", flush=True)
+            if k < len(batches):
+                warm(batches[k])
+                if k % 2 == 1:
+                    theirs()
+            since = time.perf_counter()
+            paused += since - t
+
+        warm(batches[0])
         reset_hwm()
-        t0 = time.perf_counter()
-        with SpillMonitor(tmp / "spill") as spill:
+        with SpillMonitor(tmp / "spill") as spill, SpillMonitor(tmp / "spill-baseline") as bspill:
+            t0 = since = time.perf_counter()
             con = engines.connect(engines.EngineOptions("duckdb", memory_limit=memory_limit, temp_directory=str(tmp / "spill"), threads=threads))
-            ours, res = aggregate.aggregate(con, raw, batch_rows=batch_rows, progress=lambda m: print(f"     {m}", flush=True))
-            citywall_s.append(time.perf_counter() - t0)
+            ours, res = aggregate.aggregate(con, raw, batch_rows=batch_rows, progress=turn)
+            citywall_s.append(time.perf_counter() - t0 - paused)
+            print(f"     after the batches: citywall {time.perf_counter() - since:.1f} s (sum, checks, Arrow result)", flush=True)
             con.disconnect()
+            citywall_hwm.append(vmhwm())
+            if len(batches) == 1:  # no batch lines: the one query, after citywall's
+                theirs()
+            parent.send(str(tmp / "baseline.parquet"))
+            final_s, hwm = parent.recv()
+            print(f"     after the batches: hand-written {final_s:.1f} s (sum, Arrow result)", flush=True)
+            other.join()
+        baseline_s.append(sum(their) + final_s)
         citywall_spill.append(spill.peak)
-        citywall_hwm.append(vmhwm())
-        if checked is None:
-            ours_sorted = ours.drop_columns(["simulated"]).sort_by([(k, "ascending") for k in aggregate.KEYS])
-        del ours
-        gc.collect()
-        reset_hwm()
-        t0 = time.perf_counter()
-        with SpillMonitor(tmp / "spill") as spill:
-            bcon = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(tmp / "spill"), "threads": threads})
-            bcon.execute("LOAD icu")  # the bundled time-zone extension, as citywall's connection has it
-            bcon.execute("SET TimeZone = 'Asia/Seoul'")
-            base = baseline(bcon, files, batch_rows)
-            baseline_s.append(time.perf_counter() - t0)
-            bcon.close()
-        baseline_spill.append(spill.peak)
-        baseline_hwm.append(vmhwm())
+        baseline_spill.append(bspill.peak)
+        baseline_hwm.append(hwm)
         if checked is None:  # the two agree, to the last won
-            b = base.sort_by([(k, "ascending") for k in aggregate.KEYS]).select(ours_sorted.column_names)
+            ours_sorted = ours.drop_columns(["simulated"]).sort_by([(k, "ascending") for k in aggregate.KEYS])
+            b = pq.read_table(tmp / "baseline.parquet").sort_by([(k, "ascending") for k in aggregate.KEYS]).select(ours_sorted.column_names)
             checked = ours_sorted.num_rows == b.num_rows and all(
                 ours_sorted[c].cast(b[c].type).equals(b[c]) if c not in ("trdar_cd", "svc_induty_cd")
                 else ours_sorted[c].equals(b[c].cast(ours_sorted[c].type)) for c in ours_sorted.column_names)
@@ -213,12 +284,12 @@ def run_duckdb(raw: Path, rows: int, memory_limit: str, threads: int, repeat: in
         print(f"   duckdb run {i + 1}/{repeat}: citywall {citywall_s[-1]:.1f} s (VmHWM {common.mib(citywall_hwm[-1])} MiB, "
               f"spill {common.mib(citywall_spill[-1])} MiB), hand-written SQL {baseline_s[-1]:.1f} s "
               f"(VmHWM {common.mib(baseline_hwm[-1])} MiB, spill {common.mib(baseline_spill[-1])} MiB)", flush=True)
-        del base  # each run's peak is its own (results of ~10^6 groups x 50 columns are not small)
+        del ours  # each run's peak is its own (results of ~10^6 groups x 50 columns are not small)
         gc.collect()
     c, b = min(citywall_s), min(baseline_s)
     return {
         "rows": rows, "memory_limit": memory_limit, "threads": threads, "files": len(files), "batch_rows": batch_rows,
-        "batches": len(aggregate.file_batches(files, batch_rows)),
+        "batches": len(batches), "interleaved": True,
         "citywall": {"seconds": [round(x, 2) for x in citywall_s], "best_s": round(c, 2), "rows_per_s": int(rows / c),
                      "vmhwm_mib": common.mib(max(citywall_hwm)), "peak_spill_mib": common.mib(max(citywall_spill))},
         "baseline_sql": {"seconds": [round(x, 2) for x in baseline_s], "best_s": round(b, 2), "rows_per_s": int(rows / b),

@@ -362,15 +362,20 @@ def test_raw_aggregation_equals_direct_computation(tmp_path: Path) -> None:
     assert sorted(aggregate.sales_columns()) == sorted(schema.SALES_MEASURES)
 
 
-def test_batches_add_up_to_the_same_table(tmp_path: Path) -> None:
-    # DuckDB reads ~batch_rows rows at a time and adds each batch into a running total (aggregate's
-    # docstring): 3 files of 2, 2 and 1 payments in 3 batches give the one-pass result exactly.
+@pytest.mark.parametrize("fold", [10, 2])
+def test_batches_add_up_to_the_same_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fold: int) -> None:
+    # DuckDB reads ~batch_rows rows at a time, appends each batch's groups to a table and adds them up
+    # at the end, folding the table every FOLD_BATCHES batches (aggregate's docstring): 3 files of 2,
+    # 2 and 1 payments in 3 batches give the one-pass result exactly, with a fold after batch 2 or not.
+    monkeypatch.setattr(aggregate, "FOLD_BATCHES", fold)
     raw = write_payments(tmp_path / "raw", PAYMENTS, files=3)
     said: list[str] = []
     with engines.session() as con:
         one, _ = aggregate.aggregate(con, raw)
         batched, res = aggregate.aggregate(con, raw, progress=said.append, batch_rows=2)
+        tables = {r[0] for r in con.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert any("in 3 batches" in m for m in said) and any(m.startswith("batch 3/3: 3/3 files") for m in said)
+    assert ("raw_sales_parts_1" in tables) == (fold == 2) and ("raw_sales_parts_0" in tables) == (fold == 10)  # folded: the old table dropped
     order = [(k, "ascending") for k in aggregate.KEYS]
     assert batched.sort_by(order).equals(one.sort_by(order)) and res.rows_in == len(PAYMENTS)
     got = {(r["stdr_yyqu_cd"], r["trdar_cd"], r["svc_induty_cd"]): {c: r[c] for c in aggregate.sales_columns()} for r in batched.to_pylist()}

@@ -181,7 +181,7 @@ def add_analysis_commands(com_sub: Any) -> None:
     agg.add_argument("--raw", required=True, metavar="DIR", help="raw directory (DIR/payments/part-*.parquet)")
     agg.add_argument("--out", required=True, metavar="DIR", help="writes DIR/sales/stdr_yyqu_cd=Q/part-0.parquet")
     agg.add_argument("--batch-rows", type=_rows, default=None, metavar="N",
-                     help="DuckDB reads about N rows at a time into a running total (default 100M; spill ~10 GB per 100M rows at 2GB)")
+                     help="DuckDB reads about N rows at a time, adding the batches up at the end (default 100M; spill ~10 GB per 100M rows at 2GB)")
     engine_options(agg)
     agg.set_defaults(func=run_aggregate)
 

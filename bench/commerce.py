@@ -117,9 +117,10 @@ def baseline_batches(files: list[Path], batch_rows: int, memory_limit: str, spil
     at a time on request (so that it runs interleaved with citywall's batches and both meet the same
     machine): baseline_sql over the same batches of files as citywall's, each batch's groups appended
     to a table by hand and added up at the end by a hand-written SQL sum (one query when there is one
-    batch). Requests on `conn`: "batch" runs the next batch, "finish" the final sum; each answer is
-    the seconds it took (the first includes connecting); "finish" also writes the result to OUT.parquet
-    for the identity check and answers (seconds, VmHWM)."""
+    batch; no folding, which citywall's side does not do either below 11 batches). Requests on `conn`:
+    "batch" runs the next batch and answers the seconds it took (the first includes connecting); then
+    a path: the final sum, answered with (seconds, VmHWM) and written there (untimed) for the identity
+    check."""
     import duckdb
     import pyarrow.parquet as pq
 

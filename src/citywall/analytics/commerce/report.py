@@ -64,6 +64,14 @@ def _rows(table: Any, district: str, quarter: int | None = None) -> list[dict[st
     return table.filter(mask).to_pylist()
 
 
+def _district(tables: dict[str, Any], district: str) -> list[dict[str, Any]]:
+    """The district's totals of every quarter; an unknown code is an error, not an empty report."""
+    dist = _rows(tables["district_indicators"], district)
+    if not dist:
+        raise IndicatorError(f"unknown district code {district!r}: not in district_indicators")
+    return dist
+
+
 def _pct(v: Any) -> str:
     return "n/a" if v is None else f"{v:+.1f}%"
 
@@ -73,9 +81,7 @@ def district_report(data: Path | None, district: str, quarter: int | None = None
     """The text for one district (latest quarter unless given): totals, change index, risk, trends, and
     its business types by sales."""
     tables = tables or load(data, built)
-    dist = _rows(tables["district_indicators"], district)
-    if not dist:
-        raise IndicatorError(f"unknown district code {district!r}: not in district_indicators")
+    dist = _district(tables, district)
     quarters = sorted({r["stdr_yyqu_cd"] for r in dist})
     q = quarter if quarter is not None else quarters[-1]
     if q not in quarters:
@@ -126,9 +132,7 @@ def comparison(tables: dict[str, Any], districts: list[str], quarter: int | None
     as Seoul's service compares them."""
     rows = []
     for code in districts:
-        dist = _rows(tables["district_indicators"], code)
-        if not dist:
-            raise IndicatorError(f"unknown district code {code!r}: not in district_indicators")
+        dist = _district(tables, code)
         q = quarter if quarter is not None else max(r["stdr_yyqu_cd"] for r in dist)
         rows.append(next((r for r in dist if r["stdr_yyqu_cd"] == q), {"trdar_cd": code, "stdr_yyqu_cd": q}))
     width = 16
